@@ -1,0 +1,37 @@
+# nightshift — `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PROFILE ?= small
+
+.DEFAULT_GOAL := help
+.PHONY: help setup run test lint format bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: ## create .venv and install nightshift with its dev tools
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+
+run: ## generate the synthetic `small` shop if no data landed, then run the nightly flow
+	$(BIN)/nightshift generate --profile $(PROFILE) --if-missing
+	$(BIN)/nightshift run
+
+test: ## run the test suite (what CI runs)
+	$(BIN)/pytest
+
+lint: ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: ## run the benchmarks in bench/ (slow; prints comparisons against peers)
+	$(BIN)/python bench/ingest.py
+
+clean: ## remove the local home (.nightshift) — all generated data, warehouse and marts
+	rm -rf .nightshift

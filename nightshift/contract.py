@@ -1,0 +1,234 @@
+"""The input data contract, declared once, and its check at the door.
+
+A landing file is read into an all-text frame with its 1-based data row number
+(`source_row`, the header not counted), after three file-level rules:
+
+- `non_empty`: the file has at least one data row;
+- `required_column`: every required column is present (names are matched case-insensitively);
+- `column_type`: a typed (Parquet) column has a type that can hold the contract's kind.
+
+A file that breaks one of them raises `ContractError` and nothing of it is loaded. Values are
+not judged here: a value that does not parse is a row problem, and rows are quarantined with a
+reason in SQL (`sql/staging/`), never fatal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from nightshift.errors import ContractError
+
+LANDING_SUFFIXES = (".csv", ".parquet")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One contract column. `required` means the file must have it; nullable values are fine."""
+
+    name: str
+    kind: str  # str | int | decimal | float | bool | timestamp | date
+    required: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class TableContract:
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    required_table: bool = False
+
+    @property
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+
+ORDERS = TableContract(
+    name="orders",
+    key=("order_id", "line_no"),
+    required_table=True,
+    columns=(
+        Column("order_id", "str", description="Order (invoice) id."),
+        Column("line_no", "int", description="Line number within the order."),
+        Column("customer_id", "str", description="Customer id; null for a guest."),
+        Column("sku", "str", description="Product code."),
+        Column("quantity", "int", description="Units; negative for a return."),
+        Column("unit_price", "decimal", description="Price per unit."),
+        Column("ordered_at", "timestamp", description="When the line was ordered."),
+        Column("country", "str", description="Customer's country."),
+        Column("channel", "str", required=False, description="Sales channel."),
+    ),
+)
+
+EVENTS = TableContract(
+    name="events",
+    key=(),
+    columns=(
+        Column("user_id", "str", description="Customer id of the visitor."),
+        Column("session_id", "str", description="Browsing session id."),
+        Column("sku", "str", description="Product the event is about; null for page events."),
+        Column("event_type", "str", description="impression, view, add_to_cart or purchase."),
+        Column("ts", "timestamp", description="When the event happened."),
+    ),
+)
+
+PRODUCTS = TableContract(
+    name="products",
+    key=("sku",),
+    columns=(
+        Column("sku", "str", description="Product code."),
+        Column("name", "str", required=False, description="Product name."),
+        Column("category", "str", required=False, description="Product category."),
+        Column("unit_cost", "decimal", required=False, description="Cost per unit."),
+        Column("list_price", "decimal", description="Catalogue price per unit."),
+        Column("active", "bool", required=False, description="Still sold."),
+    ),
+)
+
+INVENTORY = TableContract(
+    name="inventory",
+    key=("sku", "as_of"),
+    columns=(
+        Column("sku", "str", description="Product code."),
+        Column("on_hand", "int", description="Units in stock."),
+        Column("on_order", "int", required=False, description="Units ordered, not received."),
+        Column("lead_time_days", "int", required=False, description="Supplier lead time."),
+        Column("lead_time_std_days", "float", required=False, description="Its std. deviation."),
+        Column("as_of", "date", description="Snapshot date."),
+    ),
+)
+
+CONTRACTS: dict[str, TableContract] = {
+    contract.name: contract for contract in (ORDERS, EVENTS, PRODUCTS, INVENTORY)
+}
+
+EVENT_TYPES = ("impression", "view", "add_to_cart", "purchase")
+
+# Which Arrow/Polars types can carry each contract kind. Text is always accepted because its
+# values are parsed (and, if bad, quarantined) row by row.
+_ACCEPTED: dict[str, tuple[str, ...]] = {
+    "str": ("string", "integer", "float"),
+    "int": ("string", "integer", "float"),
+    "decimal": ("string", "integer", "float", "decimal"),
+    "float": ("string", "integer", "float", "decimal"),
+    "bool": ("string", "boolean", "integer"),
+    "timestamp": ("string", "datetime", "date"),
+    "date": ("string", "date", "datetime"),
+}
+
+
+def type_family(dtype: pl.DataType) -> str:
+    """The family of a Polars dtype, as the contract's acceptance table names it."""
+    if dtype in (pl.String, pl.Categorical, pl.Enum) or isinstance(dtype, pl.Categorical):
+        return "string"
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_float():
+        return "float"
+    if isinstance(dtype, pl.Decimal):
+        return "decimal"
+    if dtype == pl.Boolean:
+        return "boolean"
+    if isinstance(dtype, pl.Datetime):
+        return "datetime"
+    if dtype == pl.Date:
+        return "date"
+    if dtype == pl.Null:
+        return "null"
+    return str(dtype)
+
+
+def landing_files(landing_dir: Path, table: str) -> list[Path]:
+    """The table's landing files in name order (the order that settles key conflicts)."""
+    folder = landing_dir / table
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in LANDING_SUFFIXES)
+
+
+def scan_source(path: Path) -> pl.LazyFrame:
+    """Scan a CSV (every column as text, nothing inferred) or a Parquet file lazily."""
+    if path.suffix.lower() == ".parquet":
+        return pl.scan_parquet(path)
+    return pl.scan_csv(path, infer_schema=False, empty_string_is_null=True, raise_if_empty=False)
+
+
+def check_columns(source_file: str, schema: pl.Schema, contract: TableContract) -> dict[str, str]:
+    """Map contract columns to the file's columns, raising on a missing or mistyped one."""
+    by_lower = {name.strip().lower(): name for name in schema.names()}
+    mapping: dict[str, str] = {}
+    missing = []
+    for column in contract.columns:
+        found = by_lower.get(column.name)
+        if found is None:
+            if column.required:
+                missing.append(column.name)
+            continue
+        family = type_family(schema[found])
+        if family not in (*_ACCEPTED[column.kind], "null"):
+            raise ContractError(
+                source_file,
+                "column_type",
+                f"column {found!r} has type {schema[found]}, but {contract.name}.{column.name} "
+                f"is {column.kind} (accepted: {', '.join(_ACCEPTED[column.kind])})",
+            )
+        mapping[column.name] = found
+    if missing:
+        raise ContractError(
+            source_file,
+            "required_column",
+            f"missing required column(s) {', '.join(missing)} for {contract.name}; "
+            f"found {', '.join(schema.names()) or 'no columns'}",
+        )
+    return mapping
+
+
+def as_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """Render a typed value as the text the staging SQL parses; integral floats lose '.0'."""
+    family = type_family(dtype)
+    if family == "float":
+        return (
+            pl.when(expr == expr.round(0))
+            .then(expr.cast(pl.Int64, strict=False).cast(pl.String))
+            .otherwise(expr.cast(pl.String))
+        )
+    if family == "datetime":
+        return expr.dt.to_string("%Y-%m-%d %H:%M:%S%.f")
+    return expr.cast(pl.String)
+
+
+def read_landing_file(path: Path, contract: TableContract, source_file: str) -> pl.DataFrame:
+    """Read one landing file into the contract's columns, all text, plus `source_row`.
+
+    Raises:
+        ContractError: the file is empty, lacks a required column, or has an unusable type.
+    """
+    if path.stat().st_size == 0:
+        raise ContractError(source_file, "non_empty", "the file is empty (0 bytes)")
+    try:
+        lazy = scan_source(path)
+        schema = lazy.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise ContractError(source_file, "readable", f"cannot be read: {exc}") from exc
+    mapping = check_columns(source_file, schema, contract)
+    selected = [
+        as_text(pl.col(mapping[c.name]), schema[mapping[c.name]]).alias(c.name)
+        if c.name in mapping
+        else pl.lit(None, dtype=pl.String).alias(c.name)
+        for c in contract.columns
+    ]
+    try:
+        frame = (
+            lazy.select(selected)
+            .with_row_index("source_row", offset=1)
+            .with_columns(pl.col("source_row").cast(pl.Int64))
+            .collect()
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise ContractError(source_file, "readable", f"cannot be parsed: {exc}") from exc
+    if frame.height == 0:
+        raise ContractError(source_file, "non_empty", "the file has a header but no data rows")
+    return frame

@@ -1,0 +1,134 @@
+"""Every setting nightshift reads, from `NIGHTSHIFT_*` environment variables.
+
+This is the only module that reads the environment. Code receives a `Settings` and passes it
+down; CLI flags and flow parameters override fields with `Settings.model_copy(update=...)`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from nightshift.errors import ConfigError
+
+# Stock codes that are fees, postage, manual adjustments or vouchers, not products. The list
+# comes from the UCI Online Retail data (POST, DOT, M, C2, D, S, B, CRUK, BANK CHARGES,
+# AMAZONFEE, gift_*); shops override it with NIGHTSHIFT_NON_PRODUCT_SKU_PATTERN.
+DEFAULT_NON_PRODUCT_SKU_PATTERN = (
+    r"(?i)(POST|DOT|M|C2|D|S|B|CRUK|BANK CHARGES|AMAZONFEE|ADJUST.*|TEST.*|gift_.*)"
+)
+
+
+class Settings(BaseSettings):
+    """Settings with defaults that run everything embedded on one machine."""
+
+    model_config = SettingsConfigDict(env_prefix="NIGHTSHIFT_", extra="ignore")
+
+    home: Path = Field(Path(".nightshift"), description="Everything a run writes lives here.")
+    timezone: str = Field("UTC", description="The shop's timezone; business dates are local.")
+    device: str = Field("auto", description="Torch device: auto (cuda if present), cpu, cuda.")
+
+    mlflow_uri: str | None = Field(
+        None, description="MLflow tracking URI; default is a SQLite store under the home."
+    )
+    mlflow_experiment: str = "nightshift"
+
+    duckdb_memory_limit: str = Field("2GB", description="DuckDB spills to disk beyond this.")
+    duckdb_threads: int | None = Field(None, description="DuckDB threads; default all cores.")
+
+    non_product_sku_pattern: str = DEFAULT_NON_PRODUCT_SKU_PATTERN
+    future_tolerance_hours: int = Field(
+        24, description="A timestamp this far past its load time is quarantined as future."
+    )
+
+    default_cost_share: float = Field(
+        0.6, gt=0, lt=1, description="unit_cost = share x list_price where no cost is known."
+    )
+    default_cover_days: int = Field(
+        28, gt=0, description="on_hand = days x trailing mean demand where no inventory landed."
+    )
+    default_lead_time_days: int = Field(14, gt=0)
+    active_window_days: int = Field(
+        90, gt=0, description="A derived product is active if sold within this many days."
+    )
+
+    interaction_weight_view: float = 1.0
+    interaction_weight_cart: float = 3.0
+    interaction_weight_purchase: float = 5.0
+    interaction_half_life_days: float = Field(90.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name like Europe/London)") from exc
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        if value not in {"auto", "cpu", "cuda"} and not value.startswith("cuda:"):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, not {value!r}")
+        return value
+
+    # Paths under the home: one place names them all.
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def marts_path(self) -> Path:
+        return self.home / "marts.duckdb"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.home / "exports"
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.home / "landing"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI: the configured one, else SQLite under the home."""
+        if self.mlflow_uri:
+            return self.mlflow_uri
+        return f"sqlite:///{(self.mlflow_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_location(self) -> str:
+        return (self.mlflow_dir / "artifacts").resolve().as_uri()
+
+    def today(self) -> date:
+        """Today's date in the shop's timezone."""
+        return datetime.now(ZoneInfo(self.timezone)).date()
+
+    def default_as_of(self) -> date:
+        """The business date a nightly run covers when none is given: yesterday, shop time."""
+        return self.today() - timedelta(days=1)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, apply overrides, and fail early if they are bad."""
+    try:
+        settings = Settings()
+        clean = {key: value for key, value in overrides.items() if value is not None}
+        if not clean:
+            return settings
+        return Settings.model_validate({**settings.model_dump(), **clean})
+    except ValueError as exc:
+        raise ConfigError(f"bad nightshift setting: {exc}") from exc

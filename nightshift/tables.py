@@ -1,0 +1,66 @@
+"""The registry of every persisted table: its layer, qualified name and meaning.
+
+IO code asks this module for names; nothing else spells a table name in Python. The SQL in
+sql/ uses the same names, and tests check that each registered table exists after a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Table:
+    layer: str
+    name: str  # schema.table in warehouse.duckdb, or the bare name in marts.duckdb
+    description: str
+
+
+RAW = {
+    t: Table("raw", f"raw.{t}", f"Every loaded {t} landing row as text, with file and row.")
+    for t in ("orders", "events", "products", "inventory")
+}
+
+STAGING = {
+    "orders": Table("staging", "staging.stg_orders", "Clean, typed order lines; returns < 0."),
+    "events": Table("staging", "staging.stg_events", "Clean click-stream events."),
+    "products": Table("staging", "staging.stg_products", "Clean product catalogue."),
+    "inventory": Table("staging", "staging.stg_inventory", "Clean inventory snapshots."),
+}
+
+QUARANTINE_ROWS = Table("quarantine", "quarantine.rows", "Rejected input rows with a reason.")
+LOADED_FILES = Table("meta", "meta.loaded_files", "Which landing file was loaded, with digest.")
+ROW_AUDIT = Table("meta", "meta.row_audit", "Per run and table: rows in = staged+quar.+dup.")
+RUNS = Table("meta", "meta.runs", "One row per nightly run.")
+
+FEATURES = {
+    "fct_daily_demand": Table("features", "features.fct_daily_demand", "SKU x day demand."),
+    "user_item_interactions": Table(
+        "features", "features.user_item_interactions", "Weighted implicit feedback."
+    ),
+    "customer_rfm": Table("features", "features.customer_rfm", "Recency, frequency, monetary."),
+    "dim_product": Table("features", "features.dim_product", "Products with cost and dates."),
+    "dim_inventory": Table("features", "features.dim_inventory", "Stock position per SKU."),
+}
+
+# Published marts: built in the warehouse's `marts` schema, copied to marts.duckdb on publish.
+# `dated` marts are exported per as_of to exports/<table>/as_of=YYYY-MM-DD/.
+MARTS = {
+    "kpi_daily": Table("marts", "marts.kpi_daily", "Daily shop KPIs."),
+    "runs": Table("marts", "marts.runs", "One row per nightly run."),
+}
+DATED_MARTS = ("kpi_daily",)
+
+
+def all_tables() -> list[Table]:
+    """Every table the warehouse holds after a nightly run."""
+    return [
+        *RAW.values(),
+        *STAGING.values(),
+        QUARANTINE_ROWS,
+        LOADED_FILES,
+        ROW_AUDIT,
+        RUNS,
+        *FEATURES.values(),
+        *MARTS.values(),
+    ]

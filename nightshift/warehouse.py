@@ -1,0 +1,84 @@
+"""DuckDB IO: open the warehouse, run the SQL files in sql/ with bind parameters.
+
+SQL is never assembled from strings: each file under sql/ is a set of statements with
+`$name` parameters, and `run_sql` passes each statement only the parameters it uses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from nightshift.settings import Settings
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_LINE_COMMENT = re.compile(r"--[^\n]*")
+
+
+@cache
+def sql_statements(relative_path: str) -> tuple[str, ...]:
+    """The statements of one sql/ file, split on semicolons that end a line."""
+    text = (SQL_DIR / relative_path).read_text()
+    parts = re.split(r";\s*(?:\n|$)", text)
+    return tuple(p.strip() for p in parts if _LINE_COMMENT.sub("", p).strip())
+
+
+def statement_params(statement: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The subset of `params` this statement names (DuckDB rejects unused ones)."""
+    names = set(_PARAM.findall(_LINE_COMMENT.sub("", statement)))
+    missing = names - params.keys()
+    if missing:
+        raise KeyError(f"SQL parameter(s) {sorted(missing)} not given for: {statement[:80]}")
+    return {name: params[name] for name in names}
+
+
+def run_sql(
+    con: duckdb.DuckDBPyConnection, relative_path: str, params: Mapping[str, Any] | None = None
+) -> None:
+    """Run every statement of sql/<relative_path> with its bind parameters."""
+    for statement in sql_statements(relative_path):
+        con.execute(statement, statement_params(statement, params or {}))
+
+
+def query_sql(
+    con: duckdb.DuckDBPyConnection, relative_path: str, params: Mapping[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Run a one-statement sql/ file and return the cursor to fetch from."""
+    (statement,) = sql_statements(relative_path)
+    return con.execute(statement, statement_params(statement, params or {}))
+
+
+def connect(path: Path, settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open a DuckDB file with the shop's timezone and the configured memory limit."""
+    config: dict[str, Any] = {"memory_limit": settings.duckdb_memory_limit}
+    if settings.duckdb_threads:
+        config["threads"] = settings.duckdb_threads
+    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    run_sql(con, "schema/session.sql", {"timezone": settings.timezone})
+    return con
+
+
+@contextmanager
+def open_warehouse(settings: Settings, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse connection, with its schemas created; closed on exit."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    con = connect(settings.warehouse_path, settings, read_only=read_only)
+    try:
+        if not read_only:
+            run_sql(con, "schema/warehouse.sql")
+        yield con
+    finally:
+        con.close()
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
+    schema, _, name = qualified_name.rpartition(".")
+    row = query_sql(con, "schema/table_exists.sql", {"schema": schema or "main", "name": name}).fetchone()
+    return bool(row and row[0])

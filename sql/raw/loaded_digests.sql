@@ -1,0 +1,1 @@
+select source_file, digest from meta.loaded_files;

@@ -1,0 +1,2 @@
+-- Every connection: business dates are computed in the shop's timezone.
+set TimeZone = $timezone;

@@ -1,0 +1,93 @@
+-- The warehouse's schemas and the tables every layer appends to. Idempotent.
+create schema if not exists raw;
+create schema if not exists staging;
+create schema if not exists quarantine;
+create schema if not exists features;
+create schema if not exists marts;
+create schema if not exists meta;
+
+create table if not exists raw.orders (
+    load_id varchar, loaded_at timestamptz, source_file varchar, source_row bigint,
+    order_id varchar, line_no varchar, customer_id varchar, sku varchar, quantity varchar,
+    unit_price varchar, ordered_at varchar, country varchar, channel varchar
+);
+create table if not exists raw.events (
+    load_id varchar, loaded_at timestamptz, source_file varchar, source_row bigint,
+    user_id varchar, session_id varchar, sku varchar, event_type varchar, ts varchar
+);
+create table if not exists raw.products (
+    load_id varchar, loaded_at timestamptz, source_file varchar, source_row bigint,
+    sku varchar, name varchar, category varchar, unit_cost varchar, list_price varchar,
+    active varchar
+);
+create table if not exists raw.inventory (
+    load_id varchar, loaded_at timestamptz, source_file varchar, source_row bigint,
+    sku varchar, on_hand varchar, on_order varchar, lead_time_days varchar,
+    lead_time_std_days varchar, as_of varchar
+);
+comment on table raw.orders is 'Every loaded orders landing row, as text, exactly as it arrived.';
+comment on table raw.events is 'Every loaded events landing row, as text, exactly as it arrived.';
+comment on table raw.products is 'Every loaded products landing row, as text, exactly as it arrived.';
+comment on table raw.inventory is 'Every loaded inventory landing row, as text, exactly as it arrived.';
+
+create table if not exists quarantine.rows (
+    run_id varchar,
+    source_table varchar,
+    source_file varchar,
+    source_row bigint,
+    reason varchar,
+    detail varchar,
+    record json
+);
+comment on table quarantine.rows is 'Input rows that were not staged, one per row, with the rule they broke.';
+comment on column quarantine.rows.run_id is 'The run that loaded the row.';
+comment on column quarantine.rows.source_table is 'Contract table: orders, events, products or inventory.';
+comment on column quarantine.rows.source_file is 'Landing file, relative to the landing folder.';
+comment on column quarantine.rows.source_row is '1-based data row in that file (the header is not counted).';
+comment on column quarantine.rows.reason is 'Rule code: null_key, bad_value, bad_timestamp, future_timestamp, negative_price, non_product_sku, stock_adjustment, unknown_sku, bad_event_type, duplicate_key_conflict.';
+comment on column quarantine.rows.detail is 'What was wrong, in words, naming the column and value.';
+comment on column quarantine.rows.record is 'The raw row as JSON.';
+
+create table if not exists meta.loaded_files (
+    source_table varchar,
+    source_file varchar,
+    digest varchar,
+    rows_loaded bigint,
+    load_id varchar,
+    loaded_at timestamptz
+);
+comment on table meta.loaded_files is 'The landing files held in raw, with the SHA-256 they had when loaded.';
+
+create table if not exists meta.row_audit (
+    run_id varchar,
+    table_name varchar,
+    rows_in bigint,
+    rows_staged bigint,
+    rows_quarantined bigint,
+    rows_duplicate bigint,
+    rows_new bigint,
+    files_loaded bigint,
+    audited_at timestamptz
+);
+comment on table meta.row_audit is 'Row accounting per run and table: rows_in = rows_staged + rows_quarantined + rows_duplicate.';
+comment on column meta.row_audit.rows_in is 'Raw rows held for the table after the run''s ingest.';
+comment on column meta.row_audit.rows_new is 'Rows read from files this run loaded.';
+
+create table if not exists meta.runs (
+    run_id varchar primary key,
+    flow_run_id varchar,
+    as_of date,
+    source varchar,
+    models varchar[],
+    full_refresh boolean,
+    started_at timestamptz,
+    finished_at timestamptz,
+    status varchar,
+    input_digests json,
+    row_counts json,
+    defaults_used varchar[],
+    mlflow_run_id varchar,
+    code_version varchar,
+    error varchar
+);
+comment on table meta.runs is 'One row per nightly run: what ran, on what data, with what result.';

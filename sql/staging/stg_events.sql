@@ -1,0 +1,87 @@
+-- Events: one status per raw click-stream row, then the clean events. Events have no key, so
+-- only exact copies are duplicates.
+create or replace temp table chk_events as
+with source as (
+    select * from raw.events
+),
+
+copies as (
+    select
+        *,
+        row_number() over (
+            partition by user_id, session_id, sku, event_type, ts
+            order by source_file, source_row
+        ) as copy_no
+    from source
+),
+
+typed as (
+    select
+        *,
+        nullif(trim(user_id), '') as user_id_v,
+        nullif(trim(session_id), '') as session_id_v,
+        nullif(trim(sku), '') as sku_v,
+        lower(trim(event_type)) as event_type_v,
+        try_cast(trim(ts) as timestamptz) as ts_v
+    from copies
+),
+
+checked as (
+    select
+        *,
+        case
+            when copy_no > 1 then null
+            when user_id_v is null or session_id_v is null then 'null_key'
+            when ts_v is null then 'bad_timestamp'
+            when ts_v > loaded_at + to_hours($future_tolerance_hours) then 'future_timestamp'
+            when event_type_v is null
+                or event_type_v not in ('impression', 'view', 'add_to_cart', 'purchase') then 'bad_event_type'
+            when sku_v is not null and $catalogue_provided
+                and sku_v not in (select p.sku from staging.stg_products as p) then 'unknown_sku'
+        end as reason
+    from typed
+),
+
+final as (
+    select
+        load_id,
+        source_file,
+        source_row,
+        case
+            when copy_no > 1 then 'duplicate'
+            when reason is not null then 'quarantined'
+            else 'staged'
+        end as row_status,
+        reason,
+        case reason
+            when 'null_key' then 'user_id and session_id must not be empty'
+            when 'bad_timestamp' then 'ts ''' || coalesce(ts, '') || ''' is not a timestamp'
+            when 'future_timestamp' then 'ts ' || ts || ' is after the file was loaded'
+            when 'bad_event_type' then 'event_type ''' || coalesce(event_type, '')
+                || ''' is not one of impression, view, add_to_cart, purchase'
+            when 'unknown_sku' then 'sku ''' || sku_v || ''' is not in the product catalogue'
+        end as detail,
+        to_json({user_id: user_id, session_id: session_id, sku: sku, event_type: event_type, ts: ts})
+            as record,
+        user_id_v as user_id,
+        session_id_v as session_id,
+        sku_v as sku,
+        event_type_v as event_type,
+        ts_v as ts,
+        cast(ts_v as date) as event_date
+    from checked
+)
+
+select * from final;
+
+create or replace table staging.stg_events as
+select user_id, session_id, sku, event_type, ts, event_date
+from chk_events
+where row_status = 'staged'
+order by ts, session_id;
+
+comment on table staging.stg_events is 'Clean click-stream events.';
+comment on column staging.stg_events.user_id is 'Visitor id; equals customer_id for signed-in customers.';
+comment on column staging.stg_events.event_type is 'impression, view, add_to_cart or purchase.';
+comment on column staging.stg_events.ts is 'When the event happened (stored as UTC).';
+comment on column staging.stg_events.event_date is 'Business date of the event in the shop timezone.';

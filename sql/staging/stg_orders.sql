@@ -1,0 +1,130 @@
+-- Orders: give every raw order line exactly one status — staged, quarantined (with the first
+-- rule it breaks) or duplicate (an exact copy of an earlier line) — then stage the good ones.
+-- Returns (quantity < 0 with a price) are kept: they reduce net demand.
+-- Rule order matters and is the contract: see README "Cleaning rules".
+create or replace temp table chk_orders as
+with source as (
+    select * from raw.orders
+),
+
+copies as (
+    select
+        *,
+        row_number() over (
+            partition by order_id, line_no, customer_id, sku, quantity, unit_price,
+                ordered_at, country, channel
+            order by source_file, source_row
+        ) as copy_no
+    from source
+),
+
+typed as (
+    select
+        *,
+        nullif(trim(order_id), '') as order_id_v,
+        nullif(trim(sku), '') as sku_v,
+        nullif(trim(customer_id), '') as customer_id_v,
+        case when regexp_full_match(trim(line_no), '[+-]?[0-9]+')
+            then try_cast(trim(line_no) as bigint) end as line_no_v,
+        case when regexp_full_match(trim(quantity), '[+-]?[0-9]+')
+            then try_cast(trim(quantity) as bigint) end as quantity_v,
+        try_cast(trim(unit_price) as decimal(18, 4)) as unit_price_v,
+        try_cast(trim(ordered_at) as timestamptz) as ordered_at_v
+    from copies
+),
+
+checked as (
+    select
+        *,
+        case
+            when copy_no > 1 then null
+            when order_id_v is null then 'null_key'
+            when nullif(trim(line_no), '') is null then 'null_key'
+            when sku_v is null then 'null_key'
+            when line_no_v is null or quantity_v is null or unit_price_v is null then 'bad_value'
+            when ordered_at_v is null then 'bad_timestamp'
+            when ordered_at_v > loaded_at + to_hours($future_tolerance_hours) then 'future_timestamp'
+            when regexp_full_match(sku_v, $non_product_pattern) then 'non_product_sku'
+            when unit_price_v < 0 then 'negative_price'
+            when unit_price_v = 0 and customer_id_v is null then 'stock_adjustment'
+            when $catalogue_provided
+                and sku_v not in (select p.sku from staging.stg_products as p) then 'unknown_sku'
+        end as rule_broken
+    from typed
+),
+
+key_ranked as (
+    select
+        *,
+        case when copy_no = 1 and rule_broken is null then
+            row_number() over (
+                partition by order_id_v, line_no_v, (copy_no = 1 and rule_broken is null)
+                order by source_file, source_row
+            )
+        end as key_rank
+    from checked
+),
+
+final as (
+    select
+        load_id,
+        source_file,
+        source_row,
+        case
+            when copy_no > 1 then 'duplicate'
+            when rule_broken is not null or key_rank > 1 then 'quarantined'
+            else 'staged'
+        end as row_status,
+        coalesce(rule_broken, case when key_rank > 1 then 'duplicate_key_conflict' end) as reason,
+        case coalesce(rule_broken, case when key_rank > 1 then 'duplicate_key_conflict' end)
+            when 'null_key' then 'order_id, line_no and sku must not be empty'
+            when 'bad_value' then
+                case
+                    when line_no_v is null then 'line_no ''' || line_no || ''' is not an integer'
+                    when quantity_v is null then 'quantity ''' || coalesce(quantity, '') || ''' is not an integer'
+                    else 'unit_price ''' || coalesce(unit_price, '') || ''' is not a number'
+                end
+            when 'bad_timestamp' then 'ordered_at ''' || coalesce(ordered_at, '') || ''' is not a timestamp'
+            when 'future_timestamp' then 'ordered_at ' || ordered_at || ' is after the file was loaded'
+            when 'non_product_sku' then 'sku ''' || sku_v || ''' is a fee, postage or adjustment code, not a product'
+            when 'negative_price' then 'unit_price ' || unit_price || ' is negative'
+            when 'stock_adjustment' then 'zero price and no customer: a stock write-off or correction, not demand'
+            when 'unknown_sku' then 'sku ''' || sku_v || ''' is not in the product catalogue'
+            when 'duplicate_key_conflict' then 'order ' || order_id_v || ' line ' || line_no_v
+                || ' was already loaded with different values'
+        end as detail,
+        to_json({
+            order_id: order_id, line_no: line_no, customer_id: customer_id, sku: sku,
+            quantity: quantity, unit_price: unit_price, ordered_at: ordered_at,
+            country: country, channel: channel
+        }) as record,
+        order_id_v as order_id,
+        line_no_v as line_no,
+        customer_id_v as customer_id,
+        sku_v as sku,
+        quantity_v as quantity,
+        unit_price_v as unit_price,
+        ordered_at_v as ordered_at,
+        cast(ordered_at_v as date) as order_date,
+        nullif(trim(country), '') as country,
+        nullif(trim(channel), '') as channel
+    from key_ranked
+)
+
+select * from final;
+
+create or replace table staging.stg_orders as
+select
+    order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, order_date,
+    country, channel, quantity < 0 as is_return, source_file, source_row, load_id
+from chk_orders
+where row_status = 'staged'
+order by ordered_at, order_id, line_no;
+
+comment on table staging.stg_orders is 'Clean, typed order lines. One row per (order_id, line_no); returns have quantity < 0.';
+comment on column staging.stg_orders.customer_id is 'Customer id; null for a guest checkout.';
+comment on column staging.stg_orders.quantity is 'Units; negative for a return, which reduces net demand.';
+comment on column staging.stg_orders.unit_price is 'Price per unit in the shop currency.';
+comment on column staging.stg_orders.ordered_at is 'When the line was ordered (stored as UTC).';
+comment on column staging.stg_orders.order_date is 'Business date of the order in the shop timezone.';
+comment on column staging.stg_orders.is_return is 'True for a return (negative quantity).';

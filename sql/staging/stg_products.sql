@@ -1,0 +1,104 @@
+-- Products: one status per raw catalogue row, then the clean catalogue. When no catalogue has
+-- landed this is empty and stg_products_derived.sql fills it from the order lines.
+create or replace temp table chk_products as
+with source as (
+    select * from raw.products
+),
+
+copies as (
+    select
+        *,
+        row_number() over (
+            partition by sku, name, category, unit_cost, list_price, active
+            order by source_file, source_row
+        ) as copy_no
+    from source
+),
+
+typed as (
+    select
+        *,
+        nullif(trim(sku), '') as sku_v,
+        try_cast(trim(list_price) as decimal(18, 4)) as list_price_v,
+        try_cast(trim(unit_cost) as decimal(18, 4)) as unit_cost_v,
+        case lower(trim(coalesce(active, 'true')))
+            when 'true' then true when 't' then true when '1' then true when 'yes' then true
+            when 'false' then false when 'f' then false when '0' then false when 'no' then false
+        end as active_v
+    from copies
+),
+
+checked as (
+    select
+        *,
+        case
+            when copy_no > 1 then null
+            when sku_v is null then 'null_key'
+            when list_price_v is null
+                or (nullif(trim(unit_cost), '') is not null and unit_cost_v is null)
+                or active_v is null then 'bad_value'
+            when list_price_v < 0 or unit_cost_v < 0 then 'negative_price'
+        end as rule_broken
+    from typed
+),
+
+key_ranked as (
+    select
+        *,
+        case when copy_no = 1 and rule_broken is null then
+            row_number() over (
+                partition by sku_v, (copy_no = 1 and rule_broken is null)
+                order by source_file, source_row
+            )
+        end as key_rank
+    from checked
+),
+
+final as (
+    select
+        load_id,
+        source_file,
+        source_row,
+        case
+            when copy_no > 1 then 'duplicate'
+            when rule_broken is not null or key_rank > 1 then 'quarantined'
+            else 'staged'
+        end as row_status,
+        coalesce(rule_broken, case when key_rank > 1 then 'duplicate_key_conflict' end) as reason,
+        case coalesce(rule_broken, case when key_rank > 1 then 'duplicate_key_conflict' end)
+            when 'null_key' then 'sku must not be empty'
+            when 'bad_value' then
+                case
+                    when list_price_v is null then 'list_price ''' || coalesce(list_price, '') || ''' is not a number'
+                    when active_v is null then 'active ''' || active || ''' is not true or false'
+                    else 'unit_cost ''' || unit_cost || ''' is not a number'
+                end
+            when 'negative_price' then 'list_price or unit_cost is negative'
+            when 'duplicate_key_conflict' then 'sku ' || sku_v || ' was already loaded with different values'
+        end as detail,
+        to_json({
+            sku: sku, name: name, category: category, unit_cost: unit_cost,
+            list_price: list_price, active: active
+        }) as record,
+        sku_v as sku,
+        nullif(trim(name), '') as name,
+        coalesce(nullif(trim(category), ''), 'uncategorised') as category,
+        unit_cost_v as unit_cost,
+        list_price_v as list_price,
+        active_v as active
+    from key_ranked
+)
+
+select * from final;
+
+create or replace table staging.stg_products as
+select
+    sku, name, category, unit_cost, list_price, active, false as is_derived
+from chk_products
+where row_status = 'staged'
+order by sku;
+
+comment on table staging.stg_products is 'Clean product catalogue, one row per sku. is_derived marks rows built from order lines because no catalogue landed.';
+comment on column staging.stg_products.unit_cost is 'Cost per unit; null when unknown (features.dim_product fills a default).';
+comment on column staging.stg_products.list_price is 'Catalogue price per unit.';
+comment on column staging.stg_products.is_derived is 'True when the row was derived from order lines, not a landed catalogue.';

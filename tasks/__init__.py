@@ -1,0 +1,1 @@
+"""Prefect tasks: every read and write (DuckDB, files, MLflow). Idempotent per as_of."""
