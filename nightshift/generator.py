@@ -420,7 +420,9 @@ def _timestamps(world: World, day: np.ndarray, second: np.ndarray) -> np.ndarray
     return (start + seconds).astype("datetime64[ms]")
 
 
-def order_rows(world: World, lines: pl.DataFrame, chunk: int, rng: np.random.Generator) -> pl.DataFrame:
+def order_rows(
+    world: World, lines: pl.DataFrame, chunk: int, rng: np.random.Generator
+) -> pl.DataFrame:
     """Contract order rows (as text) for a chunk's lines, with returns appended."""
     sku_idx = lines["sku_idx"].to_numpy()
     day = lines["day"].to_numpy()
@@ -439,8 +441,9 @@ def order_rows(world: World, lines: pl.DataFrame, chunk: int, rng: np.random.Gen
             "channel": lines["channel"],
         }
     ).with_columns(
-        pl.format("O{}{}", pl.lit(f"{chunk:02d}"), pl.col("order_id").cast(pl.String).str.zfill(8))
-        .alias("order_id"),
+        pl.format(
+            "O{}{}", pl.lit(f"{chunk:02d}"), pl.col("order_id").cast(pl.String).str.zfill(8)
+        ).alias("order_id"),
         pl.when(lines["guest"]).then(None).otherwise(pl.col("customer_id")).alias("customer_id"),
     )
     returned = rng.random(sales.height) < RETURN_RATE
@@ -472,63 +475,110 @@ def event_rows(
 ) -> pl.DataFrame:
     """Click-stream for a chunk: one purchase session per order plus browse-only sessions.
 
-    A purchase session has, per line, an impression (40% of lines), a view, an add_to_cart
-    and a purchase; guests appear as `anon-<session>`. Browse sessions (about one per order)
-    view 1-4 items from the customer's consideration set, 30% after an impression; a session
-    with one event is a bounce.
+    A purchase session shows, per line, an impression, a view, an add_to_cart and a purchase,
+    plus one impression of another considered item that was not clicked; guests appear as
+    `anon-<session>`. Browse sessions (one per two orders) come in two kinds: 25% land on a
+    product page and leave (one view: a bounce); the rest view 1-4 considered items, each
+    after an impression, plus one impression that was not clicked.
     """
+    items, affinity = sets
+    n_orders = int(lines["order_key"].max()) + 1 if lines.height else 0
+    order_first = lines.group_by("order_key").agg(pl.all().first()).sort("order_key")
+
     kinds = np.array(["impression", "view", "add_to_cart", "purchase"])
-    n_lines = lines.height
-    per_line = np.repeat(np.arange(n_lines), 4)
-    kind_idx = np.tile(np.arange(4), n_lines)
-    keep = (kind_idx != 0) | (rng.random(per_line.size) < 0.4)
-    per_line, kind_idx = per_line[keep], kind_idx[keep]
+    per_line = np.repeat(np.arange(lines.height), 4)
+    kind_idx = np.tile(np.arange(4), lines.height)
     picked = lines[per_line]
-    offset = -600 + kind_idx * 60 + picked["line_no"].to_numpy() * 7
     purchase = pl.DataFrame(
         {
             "session": picked["order_key"],
             "guest": picked["guest"],
-            "user_id": world.customer_ids[picked["customer"].to_numpy()],
+            "user": world.customer_ids[picked["customer"].to_numpy()],
             "sku": world.sku_ids[picked["sku_idx"].to_numpy()],
-            "event_type": kinds[kind_idx],
-            "ts": _timestamps(world, picked["day"].to_numpy(), picked["second"].to_numpy() + offset),
+            "kind": kinds[kind_idx],
+            "ts": _timestamps(
+                world,
+                picked["day"].to_numpy(),
+                picked["second"].to_numpy()
+                - 600
+                + kind_idx * 60
+                + picked["line_no"].to_numpy() * 7,
+            ),
         }
-    ).select(
+    )
+    local = np.searchsorted(customers, order_first["customer"].to_numpy())
+    unclicked = pl.DataFrame(
+        {
+            "session": order_first["order_key"],
+            "guest": order_first["guest"],
+            "user": world.customer_ids[order_first["customer"].to_numpy()],
+            "sku": world.sku_ids[items[local, rng.integers(0, items.shape[1], n_orders)]],
+            "kind": np.full(n_orders, "impression"),
+            "ts": _timestamps(
+                world, order_first["day"].to_numpy(), order_first["second"].to_numpy() - 900
+            ),
+        }
+    )
+    purchase_sessions = pl.concat([purchase, unclicked]).select(
         pl.when(pl.col("guest"))
         .then(pl.format("anon-{}-{}", pl.lit(chunk), pl.col("session")))
-        .otherwise(pl.col("user_id"))
+        .otherwise(pl.col("user"))
         .alias("user_id"),
         pl.format("S{}-{}", pl.lit(chunk), pl.col("session")).alias("session_id"),
         "sku",
-        "event_type",
+        pl.col("kind").alias("event_type"),
         "ts",
     )
-    items, affinity = sets
-    n_browse = int(lines["order_key"].max() or 0) + 1 if n_lines else 0
+
+    n_browse = n_orders // 2
     who = rng.integers(0, customers.size, n_browse)
     day = rng.integers(world.first_day[customers[who]], world.last_day[customers[who]] + 1)
-    n_views = 1 + rng.binomial(3, 0.35, n_browse)
+    bounce = rng.random(n_browse) < 0.25
+    n_views = np.where(bounce, 1, 1 + rng.binomial(3, 0.3, n_browse))
     sess = np.repeat(np.arange(n_browse), n_views)
     pos = np.arange(sess.size) - np.repeat(np.cumsum(n_views) - n_views, n_views)
     probs = np.exp(affinity - affinity.max(axis=1, keepdims=True))
     cum = (probs / probs.sum(axis=1, keepdims=True)).cumsum(axis=1)
-    pick = np.minimum((cum[who[sess]] < rng.random(sess.size)[:, None]).sum(axis=1), items.shape[1] - 1)
+    pick = (cum[who[sess]] < rng.random(sess.size)[:, None]).sum(axis=1)
+    sku_b = items[who[sess], np.minimum(pick, items.shape[1] - 1)]
     secs = rng.integers(7 * 3600, 22 * 3600, n_browse)
-    browse_views = pl.DataFrame(
+    views = pl.DataFrame(
         {
+            "session": sess,
             "user_id": world.customer_ids[customers[who[sess]]],
-            "session_id": sess,
-            "sku": world.sku_ids[items[who[sess], pick]],
-            "event_type": np.full(sess.size, "view"),
+            "sku": world.sku_ids[sku_b],
+            "kind": np.full(sess.size, "view"),
             "ts": _timestamps(world, day[sess], secs[sess] + pos * 45),
+            "bounce": bounce[sess],
         }
-    ).with_columns(pl.format("B{}-{}", pl.lit(chunk), pl.col("session_id")).alias("session_id"))
-    browse_imps = browse_views.filter(pl.Series(rng.random(sess.size) < 0.3)).with_columns(
-        pl.lit("impression").alias("event_type"), pl.col("ts") - pl.duration(seconds=20)
     )
-    events = pl.concat([purchase, browse_views, browse_imps])
-    return events.sort("ts", "session_id").with_columns(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S"))
+    shown = views.filter(~pl.col("bounce")).with_columns(
+        pl.lit("impression").alias("kind"), pl.col("ts") - pl.duration(seconds=20)
+    )
+    browsing = np.flatnonzero(~bounce)
+    ignored = pl.DataFrame(
+        {
+            "session": browsing,
+            "user_id": world.customer_ids[customers[who[browsing]]],
+            "sku": world.sku_ids[
+                items[who[browsing], rng.integers(0, items.shape[1], browsing.size)]
+            ],
+            "kind": np.full(browsing.size, "impression"),
+            "ts": _timestamps(world, day[browsing], secs[browsing] - 30),
+            "bounce": np.zeros(browsing.size, dtype=bool),
+        }
+    )
+    browse_sessions = pl.concat([views, shown, ignored]).select(
+        "user_id",
+        pl.format("B{}-{}", pl.lit(chunk), pl.col("session")).alias("session_id"),
+        "sku",
+        pl.col("kind").alias("event_type"),
+        "ts",
+    )
+    events = pl.concat([purchase_sessions, browse_sessions])
+    return events.sort("ts", "session_id").with_columns(
+        pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S")
+    )
 
 
 def product_rows(world: World) -> pl.DataFrame:
@@ -606,7 +656,9 @@ def plant_dirty_rows(
             rows = clean[np.sort(chosen)]
             dirty = rows if reason == "duplicate" else mutate[reason](rows, rng)
             pieces.append(dirty.with_columns(pl.Series("_after", np.sort(chosen))))
-    ordered = clean.with_columns(pl.Series("_after", np.arange(clean.height)), pl.lit(0).alias("_k"))
+    ordered = clean.with_columns(
+        pl.Series("_after", np.arange(clean.height)), pl.lit(0).alias("_k")
+    )
     dirty = pl.concat(pieces).with_columns(pl.lit(1).alias("_k"))
     out = pl.concat([ordered, dirty]).sort("_after", "_k", maintain_order=True)
     return out.drop("_after", "_k"), planted
@@ -647,12 +699,15 @@ _MUTATIONS: dict[str, dict[str, Callable[[pl.DataFrame, np.random.Generator], pl
             _pick(BAD_TIMESTAMPS, r.height, g).alias("ordered_at")
         ),
         "future_timestamp": _future("ordered_at"),
-        "negative_price": lambda r, g: r.with_columns(("-" + pl.col("unit_price")).alias("unit_price")),
+        "negative_price": lambda r, g: r.with_columns(
+            ("-" + pl.col("unit_price")).alias("unit_price")
+        ),
         "non_product_sku": lambda r, g: r.with_columns(
             _pick(NON_PRODUCT_CODES, r.height, g).alias("sku")
         ),
         "stock_adjustment": lambda r, g: r.with_columns(
-            pl.lit("0").alias("unit_price"), pl.lit(None, pl.String).alias("customer_id"),
+            pl.lit("0").alias("unit_price"),
+            pl.lit(None, pl.String).alias("customer_id"),
             ("-" + pl.col("quantity")).alias("quantity"),
         ),  # fmt: skip
         "unknown_sku": _unknown_sku,
@@ -662,7 +717,9 @@ _MUTATIONS: dict[str, dict[str, Callable[[pl.DataFrame, np.random.Generator], pl
     },
     "events": {
         "null_key": lambda r, g: r.with_columns(pl.lit(None, pl.String).alias("user_id")),
-        "bad_timestamp": lambda r, g: r.with_columns(_pick(BAD_TIMESTAMPS, r.height, g).alias("ts")),
+        "bad_timestamp": lambda r, g: r.with_columns(
+            _pick(BAD_TIMESTAMPS, r.height, g).alias("ts")
+        ),
         "future_timestamp": _future("ts"),
         "bad_event_type": lambda r, g: r.with_columns(
             _pick(("hover", "click!", "wishlist"), r.height, g).alias("event_type")
@@ -834,7 +891,9 @@ def write_truth(
     pl.DataFrame(
         {
             "sku": np.repeat(world.sku_ids, n_d),
-            "date": np.tile(np.arange(np.datetime64(world.start), np.datetime64(world.end) + 1), n_s),
+            "date": np.tile(
+                np.arange(np.datetime64(world.start), np.datetime64(world.end) + 1), n_s
+            ),
             "price": world.price.ravel(),
             "demand_multiplier": world.item_multiplier.ravel() * np.tile(world.day_multiplier, n_s),
         }

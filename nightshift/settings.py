@@ -67,7 +67,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {value!r} (use an IANA name like Europe/London)") from exc
+            raise ValueError(
+                f"unknown timezone {value!r} (use an IANA name like Europe/London)"
+            ) from exc
         return value
 
     @field_validator("device")

@@ -49,10 +49,14 @@ def run_sql(
 
 def query_sql(
     con: duckdb.DuckDBPyConnection, relative_path: str, params: Mapping[str, Any] | None = None
-) -> duckdb.DuckDBPyConnection:
-    """Run a one-statement sql/ file and return the cursor to fetch from."""
+) -> list[tuple[Any, ...]]:
+    """Run a one-statement sql/ file and return all its rows.
+
+    Fetching everything matters: DuckDB 2 refuses further work on a connection that still
+    holds an unfinished result.
+    """
     (statement,) = sql_statements(relative_path)
-    return con.execute(statement, statement_params(statement, params or {}))
+    return con.execute(statement, statement_params(statement, params or {})).fetchall()
 
 
 def connect(path: Path, settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -66,7 +70,9 @@ def connect(path: Path, settings: Settings, read_only: bool = False) -> duckdb.D
 
 
 @contextmanager
-def open_warehouse(settings: Settings, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_warehouse(
+    settings: Settings, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """The warehouse connection, with its schemas created; closed on exit."""
     settings.home.mkdir(parents=True, exist_ok=True)
     con = connect(settings.warehouse_path, settings, read_only=read_only)
@@ -80,5 +86,43 @@ def open_warehouse(settings: Settings, read_only: bool = False) -> Iterator[duck
 
 def table_exists(con: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
     schema, _, name = qualified_name.rpartition(".")
-    row = query_sql(con, "schema/table_exists.sql", {"schema": schema or "main", "name": name}).fetchone()
-    return bool(row and row[0])
+    rows = query_sql(con, "schema/table_exists.sql", {"schema": schema or "main", "name": name})
+    return bool(rows[0][0])
+
+
+# DuckDB binds no parameters in DDL such as COMMENT ON and CREATE VIEW. The few such
+# statements are built here and nowhere else: identifiers come from the table registry or
+# DuckDB's own catalog, never from users, and both kinds of name and literal are quoted.
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def copy_comments(
+    con: duckdb.DuckDBPyConnection, source: tuple[str, str, str], target: tuple[str, str, str]
+) -> None:
+    """Copy a table's COMMENT ON texts (table and columns) to a copy of it.
+
+    `source` and `target` are (database, schema, table) as DuckDB's catalog names them.
+    """
+    rows = query_sql(
+        con,
+        "schema/table_comments.sql",
+        {"database": source[0], "schema": source[1], "name": source[2]},
+    )
+    qualified = ".".join(quote_identifier(part) for part in target)
+    for column, comment in rows:
+        if comment is None:
+            continue
+        if column is None:
+            con.execute("comment on table " + qualified + " is " + quote_literal(comment))
+        else:
+            con.execute(
+                "comment on column " + qualified + "." + quote_identifier(column)
+                + " is " + quote_literal(comment)
+            )  # fmt: skip

@@ -10,20 +10,20 @@ transaction, so a bad file or a crash leaves the warehouse as it was.
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from nightshift import contract, tables
 from nightshift.errors import ContractError, NightshiftError
+from nightshift.runlog import task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_sql, run_sql
-
-log = logging.getLogger(__name__)
 
 LOAD_ORDER = ("products", "orders", "events", "inventory")
 
@@ -84,7 +84,7 @@ def files_to_load(
     """New files and files whose content changed since they were loaded."""
     if full_refresh:
         return landing
-    loaded = dict(query_sql(con, "raw/loaded_digests.sql").fetchall())
+    loaded = dict(query_sql(con, "raw/loaded_digests.sql"))
     return [f for f in landing if loaded.get(f.source_file) != f.digest]
 
 
@@ -131,7 +131,7 @@ def load_raw_file(
 
 def rebuild_staging(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> bool:
     """Rebuild every stg_* table, quarantine.rows and this run's audit; True if a catalogue landed."""
-    has_catalogue = bool(query_sql(con, "raw/has_catalogue.sql").fetchone()[0])
+    has_catalogue = bool(query_sql(con, "raw/has_catalogue.sql")[0][0])
     params = {
         "run_id": run_id,
         "catalogue_provided": has_catalogue,
@@ -150,6 +150,7 @@ def rebuild_staging(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: 
     return has_catalogue
 
 
+@task(name="ingest", cache_policy=NO_CACHE)
 def ingest_landing(settings: Settings, run_id: str, full_refresh: bool = False) -> IngestSummary:
     """Load new and corrected landing files and rebuild staging, all or nothing.
 
@@ -169,7 +170,7 @@ def ingest_landing(settings: Settings, run_id: str, full_refresh: bool = False) 
                 run_sql(con, "raw/forget_everything.sql")
             for item in pending:
                 rows = load_raw_file(con, item, run_id, loaded_at)
-                log.info("loaded %s: %d rows", item.source_file, rows)
+                task_logger(__name__).info("loaded %s: %d rows", item.source_file, rows)
                 summary.files_loaded.append(item.source_file)
             has_catalogue = rebuild_staging(con, settings, run_id)
             con.execute("commit")
@@ -181,9 +182,11 @@ def ingest_landing(settings: Settings, run_id: str, full_refresh: bool = False) 
     return summary
 
 
-def fill_summary(con: duckdb.DuckDBPyConnection, summary: IngestSummary, has_catalogue: bool) -> None:
+def fill_summary(
+    con: duckdb.DuckDBPyConnection, summary: IngestSummary, has_catalogue: bool
+) -> None:
     """Read the run's audit, quarantine reasons, input digests and order facts back."""
-    for row in query_sql(con, "staging/audit_for_run.sql", {"run_id": summary.run_id}).fetchall():
+    for row in query_sql(con, "staging/audit_for_run.sql", {"run_id": summary.run_id}):
         table_name, rows_in, staged, quarantined, duplicate, new = row
         summary.audit[table_name] = {
             "rows_in": rows_in,
@@ -192,10 +195,10 @@ def fill_summary(con: duckdb.DuckDBPyConnection, summary: IngestSummary, has_cat
             "rows_duplicate": duplicate,
             "rows_new": new,
         }
-    for table_name, reason, count in query_sql(con, "staging/quarantine_by_reason.sql").fetchall():
+    for table_name, reason, count in query_sql(con, "staging/quarantine_by_reason.sql"):
         summary.quarantined_by_reason.setdefault(table_name, {})[reason] = count
-    summary.input_digests = dict(query_sql(con, "raw/input_digests.sql").fetchall())
-    first, last, customers, skus = query_sql(con, "staging/orders_facts.sql").fetchone()
+    summary.input_digests = dict(query_sql(con, "raw/input_digests.sql"))
+    first, last, customers, skus = query_sql(con, "staging/orders_facts.sql")[0]
     if summary.audit.get("orders", {}).get("rows_in", 0) == 0:
         raise NightshiftError(
             "no orders loaded: put CSV or Parquet files in landing/orders/ "
@@ -207,4 +210,6 @@ def fill_summary(con: duckdb.DuckDBPyConnection, summary: IngestSummary, has_cat
     if not has_catalogue:
         summary.defaults_used.append("products: derived from order lines (no catalogue landed)")
     if summary.audit.get("events", {}).get("rows_in", 0) == 0:
-        summary.defaults_used.append("events: none landed; sessions, conversion, bounce, CTR are NULL")
+        summary.defaults_used.append(
+            "events: none landed; sessions, conversion, bounce, CTR are NULL"
+        )

@@ -1,0 +1,123 @@
+"""The nightly flow: ingest -> features -> KPIs -> model branches -> publish -> report.
+
+Only wiring lives here. Every step is a task in tasks/; a model family is one task that
+returns a `BranchResult` and one line in `MODEL_BRANCHES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from nightshift.errors import ConfigError
+from nightshift.settings import Settings, load_settings
+from tasks.branch import BranchResult
+from tasks.features import build_features, build_kpis
+from tasks.ingest import ingest_landing
+from tasks.publish import publish_marts
+from tasks.report import summary_markdown, write_run_artifacts
+from tasks.runs import RunContext, close_run, new_run_id, open_run
+from tasks.tracking import finish_parent_run, start_parent_run
+
+# name -> task(settings, run) -> BranchResult. Empty until the model issues land.
+MODEL_BRANCHES: dict[str, Callable[[Settings, RunContext], BranchResult]] = {}
+
+
+def selected_models(models: list[str] | None) -> list[str]:
+    """The branches to run: all by default, else the named ones, rejecting unknown names."""
+    if models is None:
+        return list(MODEL_BRANCHES)
+    unknown = [name for name in models if name not in MODEL_BRANCHES]
+    if unknown:
+        available = ", ".join(MODEL_BRANCHES) or "none yet"
+        raise ConfigError(f"unknown model(s) {', '.join(unknown)}; available: {available}")
+    return list(dict.fromkeys(models))
+
+
+def checked_as_of(settings: Settings, as_of: date | None) -> date:
+    """The business date to run: yesterday in the shop's timezone unless given; not future."""
+    day = as_of or settings.default_as_of()
+    if day > settings.today():
+        raise ConfigError(
+            f"as_of {day} is in the future (today is {settings.today()} in {settings.timezone})"
+        )
+    return day
+
+
+@flow(name="nightly", description="Ingest, build features and KPIs, run models, publish marts.")
+def nightly(
+    as_of: date | None = None,
+    models: list[str] | None = None,
+    full_refresh: bool = False,
+) -> dict[str, object]:
+    """Run one night for `as_of` (default: yesterday in the shop's timezone).
+
+    Args:
+        as_of: the business date the run covers; it sees only data on or before it.
+        models: model branches to run (default all); [] runs ingest, features and KPIs only.
+        full_refresh: reload every landing file from scratch instead of only new ones.
+    """
+    settings = load_settings()
+    day = checked_as_of(settings, as_of)
+    names = selected_models(models)
+    run_id = new_run_id(day)
+    flow_run_id = str(flow_run.id) if flow_run.id else None
+    open_run(settings, run_id, day, "landing", names, full_refresh, flow_run_id)
+    mlflow_run_id = None
+    try:
+        mlflow_run_id = start_parent_run(
+            settings,
+            run_id,
+            day,
+            flow_run_id,
+            {"as_of": day.isoformat(), "models": ",".join(names), "full_refresh": full_refresh},
+        )
+        run = RunContext(run_id, day, flow_run_id, mlflow_run_id)
+        ingest = ingest_landing(settings, run_id, full_refresh)
+        feature_defaults = build_features(settings, day)
+        kpis = build_kpis(settings, day, run_id, mlflow_run_id)
+        branches = [MODEL_BRANCHES[name](settings, run) for name in names]
+        defaults_used = [*ingest.defaults_used, *feature_defaults]
+        close_run(
+            settings,
+            run_id,
+            "succeeded",
+            mlflow_run_id,
+            ingest.input_digests,
+            ingest.audit,
+            defaults_used,
+        )
+        published = publish_marts(
+            settings, run_id, day, [kpis.split(".")[-1], *[m for b in branches for m in b.marts]]
+        )
+    except BaseException as exc:
+        close_run(settings, run_id, "failed", mlflow_run_id, error=f"{type(exc).__name__}: {exc}")
+        if mlflow_run_id:
+            finish_parent_run(settings, mlflow_run_id, "failed")
+        raise
+    finish_parent_run(
+        settings,
+        mlflow_run_id,
+        "succeeded",
+        ingest.audit,
+        {
+            "run_id": run_id,
+            "as_of": day.isoformat(),
+            "row_counts": ingest.audit,
+            "defaults_used": defaults_used,
+            "published": published,
+        },
+    )
+    write_run_artifacts(
+        settings, summary_markdown(run_id, day, ingest, branches, published, mlflow_run_id), day
+    )
+    return {
+        "run_id": run_id,
+        "as_of": day.isoformat(),
+        "mlflow_run_id": mlflow_run_id,
+        "published": published,
+        "marts": str(settings.marts_path),
+    }

@@ -1,0 +1,351 @@
+"""The `nightshift` command line. Heavy libraries are imported inside commands so that
+`nightshift --help` stays instant."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nightshift.errors import NightshiftError
+from nightshift.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="nightshift: nightly ML pipeline for online shops (ingest, model, publish).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class ProfileName(str, Enum):
+    tiny = "tiny"
+    small = "small"
+    medium = "medium"
+    large = "large"
+
+
+class FileFormat(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+class Source(str, Enum):
+    landing = "landing"
+    online_retail = "online-retail"
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+HomeOption = Annotated[
+    Path | None, typer.Option("--home", help="Override NIGHTSHIFT_HOME (default ./.nightshift).")
+]
+
+
+def settings_for(home: Path | None) -> Settings:
+    return load_settings(home=home)
+
+
+def fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def use_prefect_home(settings: Settings) -> None:
+    """Point Prefect at the home's prefect/ folder unless the user configured Prefect."""
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home.resolve()))
+
+
+@app.command()
+def generate(
+    profile: Annotated[
+        ProfileName, typer.Option(help="Size of the synthetic shop.")
+    ] = ProfileName.small,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed and end, same files.")] = 7,
+    end: Annotated[
+        str | None, typer.Option(help="Last day of data, YYYY-MM-DD (default: yesterday).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Landing folder to write (default: the home's landing/).")
+    ] = None,
+    file_format: Annotated[
+        FileFormat, typer.Option("--format", help="Landing file format.")
+    ] = FileFormat.csv,
+    if_missing: Annotated[
+        bool, typer.Option("--if-missing", help="Do nothing if orders have already landed.")
+    ] = False,
+    home: HomeOption = None,
+) -> None:
+    """Write a synthetic shop (orders, events, products, inventory) and its planted truth."""
+    from rich.progress import Progress
+
+    from nightshift.generator import PROFILES, generate_shop
+
+    settings = settings_for(home)
+    landing = out or settings.landing_dir
+    if if_missing and any((landing / "orders").glob("*.*")):
+        typer.echo(f"orders already landed in {landing / 'orders'}; not generating")
+        return
+    try:
+        end_date = date.fromisoformat(end) if end else settings.default_as_of()
+    except ValueError:
+        fail(f"--end {end!r} is not a date (use YYYY-MM-DD)")
+    if end_date > settings.today():
+        fail(f"--end {end_date} is in the future; data must end on or before today")
+    with Progress(transient=True) as progress:
+        bar = progress.add_task(f"generating {profile.value}", total=None)
+
+        def advance(step: str, done: int, total: int) -> None:
+            progress.update(bar, completed=done, total=total, description=f"generating {step}")
+
+        result = generate_shop(
+            PROFILES[profile.value],
+            landing,
+            seed=seed,
+            end=end_date,
+            fmt=file_format.value,
+            progress=advance,
+        )
+    dirty = sum(sum(v.values()) for v in result.dirty_counts.values())
+    typer.echo(
+        f"wrote {len(result.files)} files to {landing}: "
+        + ", ".join(f"{n:,} {t}" for t, n in result.rows_clean.items())
+        + f" clean rows, {dirty:,} planted dirty rows; truth in {landing.parent / 'truth'}"
+    )
+
+
+@app.command()
+def ingest(
+    path: Annotated[
+        Path | None, typer.Argument(help="Source file for --source online-retail.")
+    ] = None,
+    source: Annotated[
+        Source, typer.Option(help="landing: the home's landing/ folder.")
+    ] = Source.landing,
+    full_refresh: Annotated[bool, typer.Option(help="Reload every landing file.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Load landing files (or an Online Retail file) into the warehouse and clean them."""
+    settings = settings_for(home)
+    use_prefect_home(settings)
+    from tasks.ingest import ingest_landing
+    from tasks.runs import close_run, new_run_id, open_run
+
+    label = "landing"
+    if source is Source.online_retail:
+        from nightshift.online_retail import write_landing_files
+
+        if path is None:
+            fail(
+                "--source online-retail needs the file: nightshift ingest --source online-retail FILE"
+            )
+        orders_path, _ = write_landing_files(
+            path,
+            settings.landing_dir,
+            settings.non_product_sku_pattern,
+            settings.active_window_days,
+        )
+        label = f"online-retail:{path}"
+        typer.echo(f"mapped {path} to {orders_path.parent.parent}")
+    elif path is not None:
+        fail(
+            "a PATH is only taken with --source online-retail; landing files go in landing/<table>/"
+        )
+    run_id = new_run_id(None)
+    open_run.fn(settings, run_id, None, label, [], full_refresh, None)
+    try:
+        summary = ingest_landing.fn(settings, run_id, full_refresh)
+    except BaseException as exc:
+        close_run.fn(settings, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    close_run.fn(
+        settings,
+        run_id,
+        "succeeded",
+        None,
+        summary.input_digests,
+        summary.audit,
+        summary.defaults_used,
+    )
+    print_ingest_summary(summary)
+
+
+def print_ingest_summary(summary) -> None:  # noqa: ANN001 - IngestSummary, imported lazily
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"ingest {summary.run_id}")
+    for column in ("table", "rows in", "staged", "quarantined", "duplicate", "new"):
+        table.add_column(column, justify="left" if column == "table" else "right")
+    for name, audit in sorted(summary.audit.items()):
+        table.add_row(
+            name,
+            *(
+                f"{audit[k]:,}"
+                for k in (
+                    "rows_in",
+                    "rows_staged",
+                    "rows_quarantined",
+                    "rows_duplicate",
+                    "rows_new",
+                )
+            ),
+        )
+    console.print(table)
+    for name, reasons in sorted(summary.quarantined_by_reason.items()):
+        console.print(f"quarantined {name}: " + ", ".join(f"{r} {n:,}" for r, n in reasons.items()))
+    console.print(
+        f"orders {summary.orders_first_date} .. {summary.orders_last_date}, "
+        f"{summary.customers:,} customers, {summary.skus:,} SKUs; "
+        f"{len(summary.files_loaded)} files loaded, {summary.files_unchanged} unchanged"
+    )
+    for item in summary.defaults_used:
+        console.print(f"default: {item}")
+
+
+@app.command()
+def run(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Business date YYYY-MM-DD (default: yesterday).")
+    ] = None,
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated model branches (default: all).")
+    ] = None,
+    full_refresh: Annotated[bool, typer.Option(help="Reload every landing file.")] = False,
+    home: HomeOption = None,
+) -> None:
+    """Run the nightly flow on Prefect (ephemeral API unless PREFECT_API_URL is set)."""
+    settings = settings_for(home)
+    if home is not None:
+        os.environ["NIGHTSHIFT_HOME"] = str(home)
+    use_prefect_home(settings)
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        fail(f"--as-of {as_of!r} is not a date (use YYYY-MM-DD)")
+    chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
+    from flows.nightly import nightly
+
+    result = nightly(as_of=day, models=chosen, full_refresh=full_refresh)
+    typer.echo(
+        f"run {result['run_id']} for {result['as_of']} published {', '.join(result['published'])} "
+        f'to {result["marts"]}\nquery it: nightshift query "select * from kpi_daily order by date desc limit 7"'
+    )
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="A read-only SQL query over the published marts.")],
+    output: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format.")
+    ] = OutputFormat.table,
+    home: HomeOption = None,
+) -> None:
+    """Query marts.duckdb read-only (the tables analysts use each morning)."""
+    import duckdb
+
+    settings = settings_for(home)
+    if not settings.marts_path.exists():
+        fail(f"no published marts at {settings.marts_path}; run `nightshift run` first")
+    con = duckdb.connect(str(settings.marts_path), read_only=True)
+    try:
+        relation = con.sql(sql)
+        if relation is None:
+            fail("the statement returned no rows to show; queries must be SELECTs")
+        frame = relation.pl()
+    except duckdb.Error as exc:
+        message = str(exc)
+        if "read-only" in message.lower():
+            fail("marts.duckdb is read-only here: only queries are allowed, not writes")
+        fail(message)
+    finally:
+        con.close()
+    if output is OutputFormat.csv:
+        sys.stdout.write(frame.write_csv())
+    elif output is OutputFormat.json:
+        sys.stdout.write(json.dumps(frame.to_dicts(), default=str, indent=2) + "\n")
+    else:
+        import polars as pl
+
+        with pl.Config(
+            tbl_rows=50, tbl_cols=30, fmt_str_lengths=60, tbl_width_chars=250,
+            tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
+        ):  # fmt: skip
+            print(frame)
+
+
+@app.command()
+def doctor(home: HomeOption = None) -> None:
+    """Report versions, device, home, and whether configured servers answer."""
+    import importlib.metadata as md
+    import shutil
+    import urllib.request
+
+    settings = settings_for(home)
+    print(f"python        {sys.version.split()[0]}")
+    for package in (
+        "prefect",
+        "mlflow",
+        "torch",
+        "polars",
+        "duckdb",
+        "statsmodels",
+        "scikit-learn",
+        "pulp",
+    ):
+        try:
+            print(f"{package:<13} {md.version(package)}")
+        except md.PackageNotFoundError:
+            print(f"{package:<13} MISSING")
+    from models.device import choose_device
+
+    try:
+        import torch
+
+        cuda = torch.cuda.is_available()
+        print(
+            f"device        {choose_device(settings.device, cuda)} (setting {settings.device}, cuda {cuda})"
+        )
+    except (ImportError, ValueError) as exc:
+        print(f"device        PROBLEM: {exc}")
+    print(f"home          {settings.home.resolve()}")
+    free = shutil.disk_usage(settings.home if settings.home.exists() else Path.cwd()).free
+    print(f"disk free     {free / 2**30:.1f} GiB")
+    print(f"timezone      {settings.timezone}")
+    print(f"mlflow        {settings.tracking_uri}")
+    endpoints = {"mlflow": settings.mlflow_uri, "prefect": os.environ.get("PREFECT_API_URL")}
+    for name, url in endpoints.items():
+        if not url or not url.startswith("http"):
+            print(f"{name:<13} embedded (no server configured)")
+            continue
+        probe = url.rstrip("/") + ("/health" if name == "prefect" else "/health")
+        try:
+            with urllib.request.urlopen(probe, timeout=3) as response:  # noqa: S310 - configured URL
+                print(f"{name:<13} {url} answers ({response.status})")
+        except OSError as exc:
+            print(f"{name:<13} {url} DOES NOT ANSWER: {exc}")
+
+
+def main() -> None:
+    """Entry point that turns our errors into one clear line and exit code 2."""
+    try:
+        app()
+    except NightshiftError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""Adapter for the UCI Online Retail data sets: the original (2010-2011) and Online Retail II.
+
+The two layouts differ only in column names:
+
+| original    | II          | contract            |
+|-------------|-------------|---------------------|
+| InvoiceNo   | Invoice     | orders.order_id     |
+| StockCode   | StockCode   | orders.sku          |
+| Description | Description | products.name       |
+| Quantity    | Quantity    | orders.quantity     |
+| InvoiceDate | InvoiceDate | orders.ordered_at   |
+| UnitPrice   | Price       | orders.unit_price   |
+| CustomerID  | Customer ID | orders.customer_id  |
+| Country     | Country     | orders.country      |
+
+The adapter rewrites a source file as contract landing files and leaves every judgement to
+ingest, so the source's rows are accounted for exactly: row n of `landing/orders/<stem>`
+is row n of the source. Mapping rules:
+
+- 'C' invoices are cancellations: their negative quantities are returns.
+- `line_no` numbers the distinct lines of an invoice in file order; an exact duplicate line
+  gets the number of its first copy, so ingest counts it as a duplicate, not a conflict.
+- InvoiceDate is UK local time (Europe/London) and is written as UTC with its offset.
+- CustomerID is a float in the original file (17850.0) and is written as text (17850).
+- The product catalogue is derived from the lines: name is the most frequent description,
+  category comes from keywords in it (`CATEGORY_KEYWORDS`, else 'other'), list_price is the
+  median positive selling price, unit_cost is unknown (features apply the configured share),
+  active means sold in the last `active_window_days` of the file. Non-product codes (postage,
+  fees, manual adjustments, vouchers: see settings) get no product and are quarantined as
+  `non_product_sku` by ingest. No inventory is derived here; features apply the default cover.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+
+from nightshift.errors import ContractError
+
+SOURCE_TIMEZONE = "Europe/London"
+
+LAYOUTS: dict[str, dict[str, str]] = {
+    "original": {
+        "InvoiceNo": "invoice",
+        "StockCode": "stock_code",
+        "Description": "description",
+        "Quantity": "quantity",
+        "InvoiceDate": "invoice_date",
+        "UnitPrice": "price",
+        "CustomerID": "customer",
+        "Country": "country",
+    },
+    "ii": {
+        "Invoice": "invoice",
+        "StockCode": "stock_code",
+        "Description": "description",
+        "Quantity": "quantity",
+        "InvoiceDate": "invoice_date",
+        "Price": "price",
+        "Customer ID": "customer",
+        "Country": "country",
+    },
+}
+
+CATEGORY_KEYWORDS: tuple[tuple[str, str], ...] = (
+    ("christmas", r"CHRISTMAS|XMAS|ADVENT|SANTA|REINDEER|SNOWFLAKE|NATIVITY"),
+    ("bags", r"\bBAGS?\b|TOTE|PURSE|SHOPPER"),
+    ("candles_and_lights", r"CANDLE|T-LIGHT|TEA LIGHT|LANTERN|LIGHTS?\b|NIGHTLIGHT"),
+    ("kitchen", r"MUG|CUP|PLATE|BOWL|CAKE|BAKING|JAR|LUNCH|BOTTLE|SPOON|NAPKIN|TEAPOT|TRAY"),
+    ("stationery", r"CARD|WRAP|PAPER|NOTEBOOK|PENCIL|\bPEN\b|STICKER|ENVELOPE|TAPE|CALENDAR"),
+    ("home_decor", r"SIGN|FRAME|CLOCK|HEART|MIRROR|CUSHION|DOORMAT|HOOK|DECORATION|ORNAMENT|VASE"),
+    ("toys_and_games", r"\bTOY|GAME|DOLL|PUZZLE|PLAYING|SKIPPING|SPACEBOY|DOMINOES"),
+    ("garden", r"GARDEN|PLANT|FLOWER|\bPOT\b|WATERING|BIRD"),
+    ("accessories", r"NECKLACE|BRACELET|EARRING|\bRING\b|HAIR|UMBRELLA|SCARF|WALLET"),
+)
+TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S")
+
+
+def detect_layout(source_file: str, columns: list[str]) -> dict[str, str]:
+    """The column mapping for the file's layout, or a ContractError naming what is missing."""
+    present = set(columns)
+    for mapping in LAYOUTS.values():
+        if set(mapping) <= present:
+            return mapping
+    closest = min(LAYOUTS.values(), key=lambda m: len(set(m) - present))
+    missing = sorted(set(closest) - present)
+    raise ContractError(
+        source_file,
+        "required_column",
+        f"not an Online Retail file: missing {', '.join(missing)} "
+        "(expected InvoiceNo/UnitPrice/CustomerID or Invoice/Price/Customer ID)",
+    )
+
+
+def scan_online_retail(path: Path) -> pl.LazyFrame:
+    """Scan a Parquet or CSV file of either layout, with columns renamed to neutral names."""
+    if path.suffix.lower() == ".parquet":
+        lazy = pl.scan_parquet(path)
+    elif path.suffix.lower() == ".csv":
+        lazy = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy")
+    else:
+        raise ContractError(
+            path.name, "readable", "use a .parquet or .csv file (save an .xlsx sheet as CSV)"
+        )
+    mapping = detect_layout(path.name, lazy.collect_schema().names())
+    return lazy.select([pl.col(src).alias(dst) for src, dst in mapping.items()])
+
+
+def as_utc_text(column: str, dtype: pl.DataType) -> pl.Expr:
+    """Local invoice times as UTC text with offset; unparseable text is kept for quarantine."""
+    col = pl.col(column)
+    if isinstance(dtype, pl.Datetime):
+        parsed = col
+    elif dtype == pl.Date:
+        parsed = col.cast(pl.Datetime("us"))
+    else:
+        text = col.cast(pl.String).str.strip_chars()
+        parsed = pl.coalesce(
+            [text.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in TIMESTAMP_FORMATS]
+        )
+    utc = parsed.dt.replace_time_zone(
+        SOURCE_TIMEZONE, ambiguous="earliest", non_existent="null"
+    ).dt.convert_time_zone("UTC")
+    rendered = utc.dt.strftime("%Y-%m-%d %H:%M:%S+00:00")
+    return pl.coalesce([rendered, col.cast(pl.String)])
+
+
+def customer_text(dtype: pl.DataType) -> pl.Expr:
+    """Customer ids as text without a float's '.0'."""
+    col = pl.col("customer")
+    if dtype.is_float():
+        return col.cast(pl.Int64, strict=False).cast(pl.String)
+    return col.cast(pl.String).str.strip_chars().str.replace(r"\.0+$", "")
+
+
+def line_numbers(lazy: pl.LazyFrame) -> pl.LazyFrame:
+    """Number each invoice's distinct lines in file order; exact copies share a number."""
+    content = [c for c in lazy.collect_schema().names() if c != "_row"]
+    return lazy.with_columns(pl.col("_row").min().over(content).alias("_first_copy")).with_columns(
+        pl.col("_first_copy").rank("dense").over("invoice").cast(pl.Int64).alias("line_no")
+    )
+
+
+def to_orders(lazy: pl.LazyFrame) -> pl.LazyFrame:
+    """Contract orders, one row per source row, in source order."""
+    schema = lazy.collect_schema()
+    return (
+        lazy.with_row_index("_row")
+        .pipe(line_numbers)
+        .sort("_row")
+        .select(
+            pl.col("invoice").cast(pl.String).str.strip_chars().alias("order_id"),
+            pl.col("line_no"),
+            customer_text(schema["customer"]).alias("customer_id"),
+            pl.col("stock_code").cast(pl.String).str.strip_chars().alias("sku"),
+            pl.col("quantity").alias("quantity"),
+            pl.col("price").alias("unit_price"),
+            as_utc_text("invoice_date", schema["invoice_date"]).alias("ordered_at"),
+            pl.col("country").cast(pl.String).alias("country"),
+            pl.lit(None, dtype=pl.String).alias("channel"),
+        )
+    )
+
+
+def category_of(description: pl.Expr) -> pl.Expr:
+    """A category from keywords in the description (first rule that matches), else 'other'."""
+    upper = description.str.to_uppercase()
+    expr = pl.lit("other")
+    for name, pattern in reversed(CATEGORY_KEYWORDS):
+        expr = pl.when(upper.str.contains(pattern)).then(pl.lit(name)).otherwise(expr)
+    return expr
+
+
+def to_products(
+    lazy: pl.LazyFrame, non_product_pattern: str, active_window_days: int
+) -> pl.LazyFrame:
+    """A catalogue derived from the lines: one row per product code seen."""
+    pattern = "^(?:" + non_product_pattern + ")$"  # full match, as ingest's rule applies it
+    schema = lazy.collect_schema()
+    lines = lazy.select(
+        pl.col("stock_code").cast(pl.String).str.strip_chars().alias("sku"),
+        pl.col("description").cast(pl.String).str.strip_chars().alias("description"),
+        pl.col("quantity").cast(pl.Float64, strict=False).alias("quantity"),
+        pl.col("price").cast(pl.Float64, strict=False).alias("price"),
+        as_utc_text("invoice_date", schema["invoice_date"])
+        .str.slice(0, 10)
+        .str.to_date(strict=False)
+        .alias("day"),
+    ).filter(pl.col("sku").is_not_null() & ~pl.col("sku").str.contains(pattern))
+    last_day = pl.col("day").max()
+    return (
+        lines.with_columns(last_day.alias("_end"))
+        .group_by("sku")
+        .agg(
+            pl.col("description").drop_nulls().mode().sort().first().alias("name"),
+            pl.col("price")
+            .filter((pl.col("quantity") > 0) & (pl.col("price") > 0))
+            .median()
+            .alias("list_price"),
+            (
+                pl.col("day").filter(pl.col("quantity") > 0).max()
+                > pl.col("_end").first() - pl.duration(days=active_window_days)
+            ).alias("active"),
+        )
+        .with_columns(
+            category_of(pl.col("name").fill_null("")).alias("category"),
+            pl.col("list_price").fill_null(0.0).round(4),
+            pl.col("active").fill_null(False),
+            pl.lit(None, dtype=pl.Float64).alias("unit_cost"),
+        )
+        .select("sku", "name", "category", "unit_cost", "list_price", "active")
+        .sort("sku")
+    )
+
+
+def write_landing_files(
+    path: Path, landing_dir: Path, non_product_pattern: str, active_window_days: int
+) -> tuple[Path, Path]:
+    """Rewrite an Online Retail file as landing/orders/<stem>.parquet and products/<stem>.parquet."""
+    if not path.is_file():
+        raise ContractError(str(path), "readable", "no such file")
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)
+    lazy = scan_online_retail(path)
+    orders_path = landing_dir / "orders" / f"{stem}.parquet"
+    products_path = landing_dir / "products" / f"{stem}.parquet"
+    orders_path.parent.mkdir(parents=True, exist_ok=True)
+    products_path.parent.mkdir(parents=True, exist_ok=True)
+    orders = to_orders(lazy).collect()
+    if orders.height == 0:
+        raise ContractError(path.name, "non_empty", "the file has no data rows")
+    orders.write_parquet(orders_path)
+    to_products(lazy, non_product_pattern, active_window_days).collect().write_parquet(
+        products_path
+    )
+    return orders_path, products_path

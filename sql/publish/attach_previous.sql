@@ -1,0 +1,1 @@
+attach $path as previous (read_only);

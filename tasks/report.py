@@ -1,0 +1,71 @@
+"""The run's Prefect artifacts: a markdown summary and the recent KPI table."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from nightshift.settings import Settings
+from nightshift.warehouse import open_warehouse, query_sql
+from tasks.branch import BranchResult
+from tasks.ingest import IngestSummary
+
+
+def summary_markdown(
+    run_id: str,
+    as_of: date,
+    ingest: IngestSummary,
+    branches: list[BranchResult],
+    published: list[str],
+    mlflow_run_id: str | None,
+) -> str:
+    """The night in a few tables: rows in, quarantined by reason, branches, what published."""
+    lines = [
+        f"# nightshift run `{run_id}` for {as_of.isoformat()}",
+        "",
+        f"Files loaded: {len(ingest.files_loaded)} new or changed, {ingest.files_unchanged} unchanged.",
+        "",
+        "| table | rows in | staged | quarantined | duplicate | new this run |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for table, audit in sorted(ingest.audit.items()):
+        lines.append(
+            f"| {table} | {audit['rows_in']:,} | {audit['rows_staged']:,} | "
+            f"{audit['rows_quarantined']:,} | {audit['rows_duplicate']:,} | {audit['rows_new']:,} |"
+        )
+    reasons = [
+        f"| {table} | {reason} | {count:,} |"
+        for table, by_reason in sorted(ingest.quarantined_by_reason.items())
+        for reason, count in by_reason.items()
+    ]
+    if reasons:
+        lines += ["", "| table | quarantine reason | rows |", "|---|---|---:|", *reasons]
+    if branches:
+        lines += ["", "| branch | model | promoted | metrics |", "|---|---|---|---|"]
+        for result in branches:
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items()))
+            lines.append(f"| {result.name} | {result.model} | {result.promoted} | {shown} |")
+    if ingest.defaults_used:
+        lines += ["", "Defaults used:", *[f"- {item}" for item in ingest.defaults_used]]
+    lines += ["", f"Published: {', '.join(published)}"]
+    if mlflow_run_id:
+        lines.append(f"MLflow parent run: `{mlflow_run_id}`")
+    return "\n".join(lines)
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def write_run_artifacts(settings: Settings, markdown: str, as_of: date) -> None:
+    """Attach the summary and the last 28 days of KPIs to the Prefect flow run."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    create_markdown_artifact(markdown, key="nightly-summary", description=f"as_of {as_of}")
+    with open_warehouse(settings, read_only=True) as con:
+        rows = query_sql(con, "marts/kpi_recent.sql", {"as_of": as_of})
+    columns = ["date", "orders", "units", "gmv", "aov", "customers", "conversion_rate"]
+    table = [
+        {k: (str(v) if v is not None else None) for k, v in zip(columns, row, strict=True)}
+        for row in rows
+    ]
+    create_table_artifact(table, key="kpi-daily", description="KPIs, last 28 days")

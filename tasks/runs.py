@@ -1,0 +1,110 @@
+"""meta.runs: one row per run, opened when it starts and closed with its outcome."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from nightshift import __version__
+from nightshift.settings import Settings
+from nightshift.warehouse import open_warehouse, query_sql, run_sql
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every task of a run needs to stamp lineage on what it writes."""
+
+    run_id: str
+    as_of: date
+    flow_run_id: str | None
+    mlflow_run_id: str | None
+
+
+def new_run_id(as_of: date | None) -> str:
+    """Sortable and unique: the business date, the UTC start time, and a random suffix."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    day = as_of.strftime("%Y%m%d") if as_of else "adhoc"
+    return f"{day}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+def code_version() -> str:
+    """The package version and, in a git checkout, the commit it runs."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return __version__
+    return f"{__version__}+{sha}"
+
+
+@task(name="open-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def open_run(
+    settings: Settings,
+    run_id: str,
+    as_of: date | None,
+    source: str,
+    models: list[str],
+    full_refresh: bool,
+    flow_run_id: str | None,
+) -> None:
+    """Insert the run's row with status 'running'."""
+    with open_warehouse(settings) as con:
+        run_sql(
+            con,
+            "meta/open_run.sql",
+            {
+                "run_id": run_id,
+                "flow_run_id": flow_run_id,
+                "as_of": as_of,
+                "source": source,
+                "models": models,
+                "full_refresh": full_refresh,
+                "started_at": datetime.now(UTC),
+                "code_version": code_version(),
+            },
+        )
+
+
+@task(name="close-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def close_run(
+    settings: Settings,
+    run_id: str,
+    status: str,
+    mlflow_run_id: str | None = None,
+    input_digests: dict[str, str] | None = None,
+    row_counts: dict[str, object] | None = None,
+    defaults_used: list[str] | None = None,
+    error: str | None = None,
+) -> None:
+    """Record the run's outcome; fields left None keep what was recorded before."""
+    with open_warehouse(settings) as con:
+        run_sql(
+            con,
+            "meta/close_run.sql",
+            {
+                "run_id": run_id,
+                "status": status,
+                "finished_at": datetime.now(UTC),
+                "mlflow_run_id": mlflow_run_id,
+                "input_digests": json.dumps(input_digests) if input_digests is not None else None,
+                "row_counts": json.dumps(row_counts) if row_counts is not None else None,
+                "defaults_used": defaults_used,
+                "error": error,
+            },
+        )
+
+
+def run_status(settings: Settings, run_id: str) -> str | None:
+    with open_warehouse(settings) as con:
+        rows = query_sql(con, "meta/run_status.sql", {"run_id": run_id})
+    return rows[0][0] if rows else None

@@ -1,0 +1,89 @@
+"""MLflow: one parent run per night; model branches log child runs under it.
+
+The default store is SQLite under the home (`NIGHTSHIFT_MLFLOW_URI` points elsewhere, e.g.
+an `mlflow server`). We use `MlflowClient` with explicit run ids rather than the fluent
+`mlflow.start_run` so that tasks on different threads or workers never share hidden state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import TYPE_CHECKING
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from nightshift.settings import Settings
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+
+def tracking_client(settings: Settings) -> MlflowClient:
+    """A client for the configured store, creating the local store's folder if needed."""
+    from mlflow import MlflowClient
+
+    if settings.mlflow_uri is None:
+        settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=settings.tracking_uri)
+
+
+def experiment_id(client: MlflowClient, settings: Settings) -> str:
+    """The nightshift experiment's id, created with its artifact location on first use."""
+    experiment = client.get_experiment_by_name(settings.mlflow_experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = settings.artifact_location if settings.mlflow_uri is None else None
+    return client.create_experiment(settings.mlflow_experiment, artifact_location=location)
+
+
+@task(name="mlflow-parent-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def start_parent_run(
+    settings: Settings,
+    run_id: str,
+    as_of: date,
+    flow_run_id: str | None,
+    params: Mapping[str, object],
+) -> str:
+    """Open the night's parent run; returns its MLflow run id."""
+    from tasks.runs import code_version
+
+    client = tracking_client(settings)
+    run = client.create_run(
+        experiment_id(client, settings),
+        run_name=f"nightly-{as_of.isoformat()}",
+        tags={
+            "nightshift.run_id": run_id,
+            "nightshift.as_of": as_of.isoformat(),
+            "nightshift.flow_run_id": flow_run_id or "",
+            "nightshift.code_version": code_version(),
+        },
+    )
+    for key, value in params.items():
+        client.log_param(run.info.run_id, key, value)
+    return run.info.run_id
+
+
+@task(name="mlflow-finish", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def audit_metrics(audit: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
+    """Row accounting as flat metric names, e.g. orders_rows_quarantined."""
+    return {
+        f"{table}_{key}": float(n) for table, counts in audit.items() for key, n in counts.items()
+    }
+
+
+def finish_parent_run(
+    settings: Settings,
+    mlflow_run_id: str,
+    status: str,
+    audit: Mapping[str, Mapping[str, int]] | None = None,
+    record: Mapping[str, object] | None = None,
+) -> None:
+    """Log the night's row accounting and summary, then close the run FINISHED or FAILED."""
+    client = tracking_client(settings)
+    for key, value in audit_metrics(audit or {}).items():
+        client.log_metric(mlflow_run_id, key, value)
+    if record is not None:
+        client.log_dict(mlflow_run_id, dict(record), "run_summary.json")
+    client.set_terminated(mlflow_run_id, status="FINISHED" if status != "failed" else "FAILED")
