@@ -7,12 +7,15 @@ The generator plants structure that each model family must recover, and records 
   item i has a latent vector (dimension 8); affinity is `alpha * u.v + popularity_i` with a
   Zipf-like popularity bias. Each customer considers the 48 (or fewer) items with the highest
   Gumbel-perturbed affinity — their consideration set — and every basket and product view is
-  drawn from that set, so purchases and views follow the factors with a popularity skew.
+  drawn from that set (with weights softmax(affinity)), so purchases and views follow the
+  factors with a popularity skew.
 - **Demand** (`truth/sku_params.parquet`, `truth/prices.parquet`): orders arrive per customer
   at a rate times a global multiplier with weekly seasonality (weekends ~35% lower), yearly
   seasonality per category (e.g. christmas peaks in December, garden in June) and 15%/year
-  growth. Within a basket an item is chosen with weight `affinity * m_i(t)`, where
-  `m_i(t) = yearly_cat(t) * exp(trend_i * years) * (price_i(t) / base_price_i) ** elasticity_i`.
+  growth. In an order each considered item appears a Poisson number of times with mean
+  `basket * softmax(affinity)_i * m_i(t)`, where
+  `m_i(t) = yearly_cat(t) * exp(trend_i * years) * (price_i(t) / base_price_i) ** elasticity_i`,
+  so a SKU's expected daily units are proportional to `m_i(t)` times the day's order volume.
   Prices move in steps every few weeks (-20%..+15%), so elasticity (-0.4..-3.5, by category)
   is identifiable from the data. SKUs launch late (about 8%) or are discontinued (about 5%).
 - **Customers** (`truth/customers.parquet`): six archetypes that differ in rate, basket,
@@ -48,7 +51,6 @@ log = logging.getLogger(__name__)
 
 FACTOR_DIM = 8
 AFFINITY_SCALE = 1.2
-MAX_BASKET = 12
 WEEKLY_PROFILE = np.array([1.05, 1.10, 1.10, 1.05, 1.00, 0.62, 0.72])  # Monday first
 GROWTH_PER_YEAR = 0.15
 RETURN_RATE = 0.03
@@ -224,7 +226,8 @@ def build_world(profile: Profile, seed: int, end: date) -> World:
         if arch.lifetime == "always":
             first_day[members] = rng.integers(0, max(1, n_d // 3), count)
         elif arch.lifetime == "new":
-            first_day[members] = rng.integers(max(0, n_d - 60), n_d - 7, count)
+            new_lo = max(0, n_d - 60)
+            first_day[members] = rng.integers(new_lo, max(new_lo + 1, n_d - 7), count)
         else:  # lapsed: active early, gone for the last ~40% of the period
             first_day[members] = rng.integers(0, max(1, n_d // 6), count)
             last_day[members] = rng.integers(int(n_d * 0.35), int(n_d * 0.6), count)
@@ -248,10 +251,11 @@ def build_world(profile: Profile, seed: int, end: date) -> World:
 
     launch_day = np.zeros(n_s, dtype=np.int64)
     late = rng.random(n_s) < 0.08
-    launch_day[late] = rng.integers(max(1, n_d - 90), n_d - 14, int(late.sum()))
+    launch_lo = max(1, n_d - 90)
+    launch_day[late] = rng.integers(launch_lo, max(launch_lo + 1, n_d - 14), int(late.sum()))
     retire_day = np.full(n_s, n_d, dtype=np.int64)
     retired = (~late) & (rng.random(n_s) < 0.05)
-    retire_day[retired] = rng.integers(n_d // 2, n_d - 30, int(retired.sum()))
+    retire_day[retired] = rng.integers(n_d // 2, max(n_d // 2 + 1, n_d - 30), int(retired.sum()))
 
     price = _price_paths(rng, base_price, n_d)
 
@@ -377,35 +381,35 @@ def draw_orders(
     order_day = np.concatenate(day_parts)
     n_orders = cust_local.size
     items, affinity = sets
-    size = items.shape[1]
-    k = np.minimum(1 + rng.poisson(basket[cust_local] - 1), min(MAX_BASKET, size))
+    share = np.exp(affinity - affinity.max(axis=1, keepdims=True))
+    share /= share.sum(axis=1, keepdims=True)
     line_parts = []
     for lo in range(0, n_orders, block):
         sl = slice(lo, lo + block)
-        order_items = items[cust_local[sl]]
-        mult = world.item_multiplier[order_items, order_day[sl, None]]
-        with np.errstate(divide="ignore"):
-            keys = affinity[cust_local[sl]] + np.log(mult) + rng.gumbel(size=mult.shape)
-        kmax = int(k[sl].max())
-        top = np.argsort(-keys, axis=1)[:, :kmax]
-        chosen = np.take_along_axis(order_items, top, axis=1)
-        valid = (np.arange(kmax)[None, :] < k[sl, None]) & np.isfinite(
-            np.take_along_axis(keys, top, axis=1)
+        who = cust_local[sl]
+        # Each considered item enters the order a Poisson number of times with mean
+        # basket x share x m_i(t): expected units stay proportional to the planted multiplier
+        # (seasonality, trend, price effect), with no saturation for favourite items.
+        lam = (
+            basket[who, None] * share[who] * world.item_multiplier[items[who], order_day[sl, None]]
         )
-        order_idx, line_pos = np.nonzero(valid)
-        line_parts.append((order_idx + lo, line_pos + 1, chosen[order_idx, line_pos]))
+        counts = rng.poisson(lam)
+        order_idx, pos = np.nonzero(counts)
+        line_parts.append((order_idx + lo, items[who[order_idx], pos], counts[order_idx, pos]))
     order_idx = np.concatenate([p[0] for p in line_parts])
+    line_no = np.arange(order_idx.size) - np.searchsorted(order_idx, order_idx) + 1
     seconds = rng.integers(7 * 3600, 22 * 3600, n_orders)
     guest = rng.random(n_orders) < 0.06
     web = rng.random(n_orders) < 0.7
-    quantity = 1 + rng.poisson(units[cust_local[order_idx]] - 1)
+    per_unit = 1 + rng.poisson(units[cust_local[order_idx]] - 1)
+    quantity = np.concatenate([p[2] for p in line_parts]) * per_unit
     return pl.DataFrame(
         {
             "order_key": order_idx.astype(np.int64),
-            "line_no": np.concatenate([p[1] for p in line_parts]).astype(np.int64),
+            "line_no": line_no.astype(np.int64),
             "customer": customers[cust_local[order_idx]],
             "guest": guest[order_idx],
-            "sku_idx": np.concatenate([p[2] for p in line_parts]),
+            "sku_idx": np.concatenate([p[1] for p in line_parts]),
             "day": order_day[order_idx],
             "second": seconds[order_idx],
             "quantity": quantity.astype(np.int64),
@@ -482,8 +486,8 @@ def event_rows(
     after an impression, plus one impression that was not clicked.
     """
     items, affinity = sets
-    n_orders = int(lines["order_key"].max()) + 1 if lines.height else 0
     order_first = lines.group_by("order_key").agg(pl.all().first()).sort("order_key")
+    n_orders = order_first.height
 
     kinds = np.array(["impression", "view", "add_to_cart", "purchase"])
     per_line = np.repeat(np.arange(lines.height), 4)
@@ -610,8 +614,8 @@ def inventory_rows(world: World, daily_units: np.ndarray, rng: np.random.Generat
     on_hand = np.round(daily_units * cover).astype(np.int64)
     on_hand[rng.random(world.profile.skus) < 0.05] = 0
     on_order = np.where(rng.random(world.profile.skus) < 0.3, np.round(daily_units * lead), 0)
-    std = np.round(lead * rng.uniform(0.1, 0.3, world.profile.skus), 1).astype(str)
-    std = np.where(rng.random(world.profile.skus) < 0.3, None, std)
+    std = pl.Series(np.round(lead * rng.uniform(0.1, 0.3, world.profile.skus), 1)).cast(pl.String)
+    std = std.scatter(np.flatnonzero(rng.random(world.profile.skus) < 0.3), None)
     return pl.DataFrame(
         {
             "sku": world.sku_ids,

@@ -1,0 +1,60 @@
+"""Shared fixtures: a `tiny` synthetic shop generated once, copied into a fresh home per test."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from nightshift.generator import generate_shop
+from nightshift.settings import Settings, load_settings
+
+TINY_END = date(2024, 6, 30)
+TINY_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def tiny_shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated `tiny` shop: landing/ and truth/ under one folder. Do not modify."""
+    root = tmp_path_factory.mktemp("tiny_shop")
+    generate_shop("tiny", root / "landing", seed=TINY_SEED, end=TINY_END)
+    return root
+
+
+@pytest.fixture
+def tiny_home(tmp_path: Path, tiny_shop: Path) -> Path:
+    """A fresh NIGHTSHIFT_HOME holding a copy of the tiny shop's landing files and truth."""
+    home = tmp_path / "home"
+    shutil.copytree(tiny_shop / "landing", home / "landing")
+    shutil.copytree(tiny_shop / "truth", home / "truth")
+    return home
+
+
+def settings_at(home: Path, **overrides: object) -> Settings:
+    return load_settings(home=home, **overrides)
+
+
+def planted_counts(home: Path) -> dict[str, dict[str, int]]:
+    return json.loads((home / "truth" / "dirty_counts.json").read_text())
+
+
+def table_checksum(
+    con: duckdb.DuckDBPyConnection, table: str, exclude: tuple[str, ...] = ()
+) -> str:
+    """An order-independent checksum of a table's content (optionally without some columns)."""
+    columns = [
+        row[0]
+        for row in con.execute(
+            "select column_name from duckdb_columns() where schema_name || '.' || table_name = $t",
+            {"t": table},
+        ).fetchall()
+        if row[0] not in exclude
+    ]
+    rel = con.table(table).select(*columns)
+    rows = sorted(repr(r) for r in rel.fetchall())
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()

@@ -1,0 +1,222 @@
+"""Ingest and cleaning (sql/staging): every row staged, quarantined with a reason, or a duplicate."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nightshift.errors import ContractError
+from nightshift.generator import REASONS, DirtyMix, Profile, generate_shop
+from nightshift.warehouse import open_warehouse
+from tasks.ingest import ingest_landing
+from tests.conftest import planted_counts, settings_at, table_checksum
+
+CHECKED_TABLES = (
+    "raw.orders", "raw.events", "raw.products", "raw.inventory",
+    "staging.stg_orders", "staging.stg_events", "staging.stg_products", "staging.stg_inventory",
+    "quarantine.rows", "meta.loaded_files",
+)  # fmt: skip
+
+
+def observed_counts(home: Path, run_id: str) -> dict[str, dict[str, int]]:
+    """Quarantine counts by reason plus duplicates, per table, as ingest recorded them."""
+    with open_warehouse(settings_at(home), read_only=True) as con:
+        counts: dict[str, dict[str, int]] = {}
+        for table, reason, n in con.execute(
+            "select source_table, reason, count(*) from quarantine.rows group by all"
+        ).fetchall():
+            counts.setdefault(table, {})[reason] = n
+        for table, dup in con.execute(
+            "select table_name, rows_duplicate from meta.row_audit where run_id = $r", {"r": run_id}
+        ).fetchall():
+            if dup:
+                counts.setdefault(table, {})["duplicate"] = dup
+    return counts
+
+
+def nonzero(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    return {t: {r: n for r, n in v.items() if n} for t, v in counts.items() if any(v.values())}
+
+
+def test_row_accounting_matches_planted_dirty_rows_exactly(tiny_home: Path) -> None:
+    summary = ingest_landing.fn(settings_at(tiny_home), "run-a")
+    for table, audit in summary.audit.items():
+        assert (
+            audit["rows_in"]
+            == audit["rows_staged"] + audit["rows_quarantined"] + audit["rows_duplicate"]
+        )
+    assert observed_counts(tiny_home, "run-a") == nonzero(planted_counts(tiny_home))
+    clean = __import__("json").loads((tiny_home / "truth" / "world.json").read_text())["rows_clean"]
+    assert {t: a["rows_staged"] for t, a in summary.audit.items()} == clean
+
+
+MICRO = Profile("micro", customers=40, skus=15, days=40, lines_target=500)
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 10_000),
+    counts=st.fixed_dictionaries(
+        {
+            table: st.fixed_dictionaries(
+                {reason: st.integers(0, 4) for reason in (*reasons, "duplicate")}
+            )
+            for table, reasons in REASONS.items()
+        }
+    ),
+)
+def test_row_accounting_holds_for_random_dirty_mixes(tmp_path_factory, seed: int, counts) -> None:
+    home = tmp_path_factory.mktemp("mix")
+    result = generate_shop(
+        MICRO, home / "landing", seed=seed, end=date(2024, 3, 31), dirty=DirtyMix(counts=counts)
+    )
+    summary = ingest_landing.fn(settings_at(home), "run-mix")
+    for audit in summary.audit.values():
+        assert (
+            audit["rows_in"]
+            == audit["rows_staged"] + audit["rows_quarantined"] + audit["rows_duplicate"]
+        )
+    assert observed_counts(home, "run-mix") == nonzero(result.dirty_counts)
+    assert {t: a["rows_staged"] for t, a in summary.audit.items()} == result.rows_clean
+
+
+def warehouse_checksums(home: Path) -> dict[str, str]:
+    with open_warehouse(settings_at(home), read_only=True) as con:
+        return {
+            table: table_checksum(con, table, exclude=("load_id", "loaded_at", "run_id"))
+            for table in CHECKED_TABLES
+        }
+
+
+def test_ingesting_the_same_files_twice_changes_no_table(tiny_home: Path) -> None:
+    ingest_landing.fn(settings_at(tiny_home), "run-1")
+    before = warehouse_checksums(tiny_home)
+    second = ingest_landing.fn(settings_at(tiny_home), "run-2")
+    assert second.files_loaded == []
+    assert warehouse_checksums(tiny_home) == before
+    # full_refresh reloads everything and still lands in the same state
+    ingest_landing.fn(settings_at(tiny_home), "run-3", full_refresh=True)
+    assert warehouse_checksums(tiny_home) == before
+
+
+def test_a_corrected_file_replaces_its_rows(tiny_home: Path) -> None:
+    ingest_landing.fn(settings_at(tiny_home), "run-1")
+    path = sorted((tiny_home / "landing" / "orders").glob("*.csv"))[2]
+    original = pl.read_csv(path, infer_schema=False)
+    corrected = original.head(original.height - 5).with_columns(pl.lit("1").alias("quantity"))
+    corrected.write_csv(path)
+    summary = ingest_landing.fn(settings_at(tiny_home), "run-2")
+    assert summary.files_loaded == [f"orders/{path.name}"]
+    with open_warehouse(settings_at(tiny_home), read_only=True) as con:
+        raw = con.execute(
+            "select count(*), count(*) filter (where quantity <> '1') from raw.orders where source_file = $f",
+            {"f": f"orders/{path.name}"},
+        ).fetchone()
+    assert raw == (corrected.height, 0)
+    assert summary.audit["orders"]["rows_new"] == corrected.height
+
+
+def test_a_bad_file_loads_nothing_and_names_itself(tiny_home: Path) -> None:
+    ingest_landing.fn(settings_at(tiny_home), "run-1")
+    before = warehouse_checksums(tiny_home)
+    (tiny_home / "landing" / "orders" / "zz_broken.csv").write_text("order_id,sku\nA,B\n")
+    (tiny_home / "landing" / "events" / "new.csv").write_text(
+        "user_id,session_id,sku,event_type,ts\nC1,S1,SKU000001,view,2024-06-30 10:00:00\n"
+    )
+    with pytest.raises(ContractError, match=r"orders/zz_broken.csv: missing required column"):
+        ingest_landing.fn(settings_at(tiny_home), "run-2")
+    assert (
+        warehouse_checksums(tiny_home) == before
+    )  # the good new events file was not loaded either
+
+
+def write_orders(path: Path, rows: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "order_id,line_no,customer_id,sku,quantity,unit_price,ordered_at,country,channel"
+    path.write_text("\n".join([header, *rows]) + "\n")
+
+
+def test_rules_quarantine_with_row_and_column_in_the_detail(tmp_path: Path) -> None:
+    write_orders(
+        tmp_path / "landing" / "orders" / "day1.csv",
+        [
+            "A1,1,C1,SKU1,2,3.50,2024-01-02 10:00:00,UK,web",
+            "A1,2,C1,SKU2,two,3.50,2024-01-02 10:00:00,UK,web",
+            "A1,3,C1,SKU3,1.5,3.50,2024-01-02 10:00:00,UK,web",
+            "A2,1,C2,SKU1,1,1.00,2024-02-30 10:00:00,UK,web",
+            "A3,1,,POST,1,18.00,2024-01-02 10:00:00,UK,web",
+            "A4,1,,SKU1,-3,0,2024-01-02 10:00:00,UK,web",
+            "CA1,1,C1,SKU1,-1,3.50,2024-01-05 10:00:00,UK,web",
+            "A1,1,C1,SKU1,5,3.50,2024-01-02 10:00:00,UK,web",
+            "A1,1,C1,SKU1,2,3.50,2024-01-02 10:00:00,UK,web",
+        ],
+    )
+    summary = ingest_landing.fn(settings_at(tmp_path), "run-r")
+    assert summary.audit["orders"] == {
+        "rows_in": 9, "rows_staged": 2, "rows_quarantined": 6, "rows_duplicate": 1, "rows_new": 9,
+    }  # fmt: skip
+    with open_warehouse(settings_at(tmp_path), read_only=True) as con:
+        rows = con.execute(
+            "select source_row, reason, detail from quarantine.rows order by source_row"
+        ).fetchall()
+        returns = con.execute("select quantity from staging.stg_orders where is_return").fetchall()
+    assert rows == [
+        (2, "bad_value", "quantity 'two' is not an integer"),
+        (3, "bad_value", "quantity '1.5' is not an integer"),
+        (4, "bad_timestamp", "ordered_at '2024-02-30 10:00:00' is not a timestamp"),
+        (5, "non_product_sku", "sku 'POST' is a fee, postage or adjustment code, not a product"),
+        (
+            6,
+            "stock_adjustment",
+            "zero price and no customer: a stock write-off or correction, not demand",
+        ),
+        (8, "duplicate_key_conflict", "order A1 line 1 was already loaded with different values"),
+    ]
+    assert returns == [(-1,)]  # a return is staged, not quarantined
+    assert "products: derived from order lines (no catalogue landed)" in summary.defaults_used
+
+
+def test_without_orders_ingest_says_what_to_do(tmp_path: Path) -> None:
+    from nightshift.errors import NightshiftError
+
+    with pytest.raises(NightshiftError, match="no orders loaded"):
+        ingest_landing.fn(settings_at(tmp_path), "run-empty")
+
+
+def test_timestamps_are_read_in_the_shop_timezone_and_stored_as_instants(tmp_path: Path) -> None:
+    write_orders(
+        tmp_path / "landing" / "orders" / "o.csv",
+        [
+            "A1,1,C1,SKU1,1,1.00,2024-07-01 00:30:00,UK,web",  # local time, no offset
+            "A2,1,C1,SKU1,1,1.00,2024-06-30T23:30:00+00:00,UK,web",  # UTC, explicit offset
+        ],
+    )
+    home_settings = settings_at(tmp_path, timezone="Europe/London")
+    ingest_landing.fn(home_settings, "run-tz")
+    with open_warehouse(home_settings, read_only=True) as con:
+        rows = con.execute(
+            "select order_id, order_date, epoch(ordered_at) from staging.stg_orders order by order_id"
+        ).fetchall()
+    # 00:30 in London (BST) is 23:30 UTC the day before: both are the same instant, and
+    # both belong to the shop's business date 2024-07-01.
+    assert rows[0][2] == rows[1][2]
+    assert [r[1] for r in rows] == [date(2024, 7, 1), date(2024, 7, 1)]
+
+
+def test_duckdb_sees_every_staged_column_typed(tiny_home: Path) -> None:
+    ingest_landing.fn(settings_at(tiny_home), "run-t")
+    with open_warehouse(settings_at(tiny_home), read_only=True) as con:
+        types = dict(con.execute(
+            "select column_name, data_type from duckdb_columns() where table_name = 'stg_orders'"
+        ).fetchall())  # fmt: skip
+    assert types["quantity"] == "BIGINT"
+    assert types["unit_price"].startswith("DECIMAL")
+    assert types["ordered_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["order_date"] == "DATE"
