@@ -1,0 +1,192 @@
+"""The Online Retail adapter: both layouts, exact accounting on the real file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from nightshift.errors import ContractError
+from nightshift.online_retail import LAYOUTS, line_numbers, scan_online_retail, write_landing_files
+from nightshift.settings import DEFAULT_NON_PRODUCT_SKU_PATTERN
+from nightshift.warehouse import open_warehouse
+from tasks.ingest import ingest_landing
+from tests.conftest import settings_at
+
+REAL_FILE = Path(__file__).resolve().parents[3] / "shared" / "data" / "online_retail.parquet"
+needs_real_file = pytest.mark.skipif(not REAL_FILE.exists(), reason=f"{REAL_FILE} not present")
+
+
+def ingest_file(home: Path, path: Path):
+    settings = settings_at(home)
+    write_landing_files(
+        path, settings.landing_dir, settings.non_product_sku_pattern, settings.active_window_days
+    )
+    return ingest_landing.fn(settings, "run-or")
+
+
+def independent_counts(path: Path) -> dict[str, int]:
+    """What ingest must find, counted straight from the source file with DuckDB."""
+    con = duckdb.connect()
+    params = {"path": str(path), "pattern": DEFAULT_NON_PRODUCT_SKU_PATTERN}
+    return dict(
+        zip(
+            (
+                "rows_in",
+                "rows_duplicate",
+                "non_product_sku",
+                "stock_adjustment",
+                "rows_staged",
+                "customers",
+                "skus",
+            ),
+            con.execute(
+                """
+                with src as (select * from read_parquet($path)),
+                uniq as (select distinct * from src),
+                judged as (
+                    select *,
+                        regexp_full_match(StockCode, $pattern) as non_product,
+                        not regexp_full_match(StockCode, $pattern) and UnitPrice = 0 and CustomerID is null as adjustment
+                    from uniq
+                )
+                select
+                    (select count(*) from src),
+                    (select count(*) from src) - (select count(*) from uniq),
+                    count(*) filter (where non_product),
+                    count(*) filter (where adjustment),
+                    count(*) filter (where not non_product and not adjustment),
+                    count(distinct CustomerID) filter (where not non_product and not adjustment),
+                    count(distinct StockCode) filter (where not non_product and not adjustment)
+                from judged
+                """,
+                params,
+            ).fetchone(),
+            strict=True,
+        )
+    )
+
+
+@needs_real_file
+def test_the_real_file_ingests_with_exact_accounting(tmp_path: Path) -> None:
+    expected = independent_counts(REAL_FILE)
+    assert (
+        expected["rows_in"] == 541_909 and expected["rows_duplicate"] == 5_268
+    )  # the README's figures
+    summary = ingest_file(tmp_path, REAL_FILE)
+    orders = summary.audit["orders"]
+    assert orders["rows_in"] == expected["rows_in"]
+    assert orders["rows_duplicate"] == expected["rows_duplicate"]
+    assert orders["rows_staged"] == expected["rows_staged"]
+    assert summary.quarantined_by_reason["orders"] == {
+        "non_product_sku": expected["non_product_sku"],
+        "stock_adjustment": expected["stock_adjustment"],
+    }
+    assert (
+        orders["rows_in"]
+        == orders["rows_staged"] + orders["rows_quarantined"] + orders["rows_duplicate"]
+    )
+    assert (summary.orders_first_date, summary.orders_last_date) == ("2010-12-01", "2011-12-09")
+    assert (summary.customers, summary.skus) == (expected["customers"], expected["skus"])
+    with open_warehouse(settings_at(tmp_path), read_only=True) as con:
+        returns, first = con.execute(
+            "select count(*) filter (where order_id like 'C%' and quantity < 0), "
+            "min_by(customer_id || ' ' || sku || ' ' || quantity || ' ' || unit_price, source_row) "
+            "from staging.stg_orders"
+        ).fetchone()
+        catalogue = con.execute(
+            "select count(*), count(*) filter (where unit_cost is null) from staging.stg_products"
+        ).fetchone()
+    assert returns > 8_000  # cancellations are kept as returns, not quarantined
+    assert first == "17850 85123A 6 2.5500"  # row 1 of the file, mapped as the README states
+    assert catalogue[0] == catalogue[1] > 3_000  # derived catalogue, cost unknown
+
+
+def sample(tmp_path: Path, rows: int = 400) -> pl.DataFrame:
+    if REAL_FILE.exists():
+        return pl.read_parquet(REAL_FILE, n_rows=rows)
+    pytest.skip("real file not present")
+
+
+def test_both_layouts_give_the_same_result(tmp_path: Path) -> None:
+    original = sample(tmp_path)
+    original_path = tmp_path / "original.parquet"
+    original.write_parquet(original_path)
+    rename = {old: new for old, new in zip(LAYOUTS["original"], LAYOUTS["ii"], strict=True)}
+    ii_path = tmp_path / "online_retail_ii.csv"
+    original.rename(rename).with_columns(
+        pl.col("InvoiceDate").dt.strftime("%Y-%m-%d %H:%M:%S")
+    ).write_csv(ii_path)
+    a = ingest_file(tmp_path / "a", original_path)
+    b = ingest_file(tmp_path / "b", ii_path)
+    assert a.audit == b.audit
+    with (
+        open_warehouse(settings_at(tmp_path / "a"), read_only=True) as ca,
+        open_warehouse(settings_at(tmp_path / "b"), read_only=True) as cb,
+    ):
+        query = "select order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at from staging.stg_orders order by all"
+        assert ca.execute(query).fetchall() == cb.execute(query).fetchall()
+
+
+def test_uk_local_times_become_utc_instants(tmp_path: Path) -> None:
+    frame = pl.DataFrame(
+        {
+            "InvoiceNo": ["1", "2"],
+            "StockCode": ["10001", "10001"],
+            "Description": ["MUG", "MUG"],
+            "Quantity": [1, 1],
+            "InvoiceDate": ["2011-07-01 10:00:00", "2011-01-10 10:00:00"],
+            "UnitPrice": [1.0, 1.0],
+            "CustomerID": [12346.0, None],
+            "Country": ["United Kingdom", "France"],
+        }
+    )
+    path = tmp_path / "retail.csv"
+    frame.write_csv(path)
+    orders = pl.read_parquet(
+        write_landing_files(path, tmp_path / "landing", DEFAULT_NON_PRODUCT_SKU_PATTERN, 90)[0]
+    )
+    assert orders["ordered_at"].to_list() == [
+        "2011-07-01 09:00:00+00:00",
+        "2011-01-10 10:00:00+00:00",
+    ]
+    assert orders["customer_id"].to_list() == ["12346", None]
+
+
+def test_exact_copies_share_a_line_number_and_distinct_lines_do_not() -> None:
+    frame = pl.LazyFrame(
+        {
+            "invoice": ["9", "9", "9", "8"],
+            "stock_code": ["A", "A", "B", "A"],
+            "quantity": [1, 1, 1, 1],
+            "_row": [0, 1, 2, 3],
+        }
+    )
+    assert line_numbers(frame).collect()["line_no"].to_list() == [1, 1, 2, 1]
+
+
+def test_a_file_of_another_layout_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "sales.csv"
+    path.write_text("Invoice,StockCode,Quantity\n1,A,1\n")
+    with pytest.raises(
+        ContractError, match=r"sales.csv: not an Online Retail file: missing .*InvoiceDate"
+    ):
+        scan_online_retail(path)
+
+
+def test_catalogue_categories_come_from_descriptions(tmp_path: Path) -> None:
+    from nightshift.online_retail import category_of
+
+    names = pl.Series(
+        [
+            "WHITE HANGING HEART T-LIGHT HOLDER",
+            "JUMBO BAG RED RETROSPOT",
+            "PARTY BUNTING",
+            "CHRISTMAS LIGHTS",
+        ]
+    )
+    assert pl.select(category_of(pl.lit(names))).to_series().to_list() == [
+        "candles_and_lights", "bags", "other", "christmas",
+    ]  # fmt: skip

@@ -1,0 +1,67 @@
+"""Settings: environment first, overrides on top, bad values fail early and clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from models.device import choose_device
+from nightshift.errors import ConfigError
+from nightshift.settings import load_settings
+
+
+def test_defaults_run_everything_under_one_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NIGHTSHIFT_HOME", raising=False)
+    settings = load_settings()
+    assert settings.home == Path(".nightshift")
+    assert settings.warehouse_path == Path(".nightshift/warehouse.duckdb")
+    assert settings.tracking_uri.startswith("sqlite:///") and settings.tracking_uri.endswith(
+        "mlflow/mlflow.db"
+    )
+
+
+def test_environment_is_read_and_overrides_win(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("NIGHTSHIFT_HOME", str(tmp_path))
+    monkeypatch.setenv("NIGHTSHIFT_TIMEZONE", "Europe/London")
+    assert load_settings().home == tmp_path
+    assert load_settings(timezone="Asia/Tokyo").timezone == "Asia/Tokyo"
+    assert load_settings(home=None).home == tmp_path  # None means "not given"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("NIGHTSHIFT_TIMEZONE", "Mars/Olympus", "unknown timezone"),
+        ("NIGHTSHIFT_DEVICE", "tpu", "device must be"),
+        ("NIGHTSHIFT_DEFAULT_COST_SHARE", "1.5", "default_cost_share"),
+    ],
+)
+def test_bad_settings_fail_early(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("requested", "cuda", "expected"),
+    [
+        ("auto", True, "cuda"),
+        ("auto", False, "cpu"),
+        ("cpu", True, "cpu"),
+        ("cuda:1", True, "cuda:1"),
+    ],
+)
+def test_device_choice_prefers_cuda_unless_told_otherwise(
+    requested: str, cuda: bool, expected: str
+) -> None:
+    assert choose_device(requested, cuda) == expected
+
+
+def test_asking_for_cuda_without_it_is_an_error() -> None:
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        choose_device("cuda", cuda_available=False)

@@ -1,0 +1,61 @@
+"""The SQL runner: statements from sql/ files with only the parameters they use."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import pytest
+
+from nightshift.warehouse import (
+    SQL_DIR,
+    quote_identifier,
+    quote_literal,
+    sql_statements,
+    statement_params,
+)
+
+
+def test_each_statement_gets_only_its_parameters() -> None:
+    assert statement_params(
+        "select $a, $b -- $c in a comment", {"a": 1, "b": 2, "c": 3, "d": 4}
+    ) == {"a": 1, "b": 2}
+
+
+def test_a_missing_parameter_is_named() -> None:
+    with pytest.raises(KeyError, match="as_of"):
+        statement_params("select * from t where d <= $as_of", {})
+
+
+def test_files_split_into_statements() -> None:
+    statements = sql_statements("raw/forget_file.sql")
+    assert len(statements) == 5
+    assert all("delete from" in s for s in statements)
+
+
+def test_every_sql_file_parses() -> None:
+    con = duckdb.connect()
+    for path in sorted(SQL_DIR.rglob("*.sql")):
+        for statement in sql_statements(str(path.relative_to(SQL_DIR))):
+            try:
+                con.extract_statements(statement)
+            except duckdb.ParserException as exc:  # pragma: no cover - the message is the point
+                pytest.fail(f"{path.relative_to(SQL_DIR)}: {exc}")
+
+
+def test_sql_files_use_bind_parameters_not_format_placeholders() -> None:
+    placeholder = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}|%\(|%s")
+    offenders = [p.name for p in SQL_DIR.rglob("*.sql") if placeholder.search(p.read_text())]
+    assert offenders == []
+
+
+def test_quoting_for_ddl_literals_and_identifiers() -> None:
+    con = duckdb.connect()
+    con.execute("create table " + quote_identifier('we"ird') + " (x int)")
+    con.execute(
+        "comment on table "
+        + quote_identifier('we"ird')
+        + " is "
+        + quote_literal("it's; drop table x")
+    )
+    assert con.execute("select comment from duckdb_tables()").fetchone()[0] == "it's; drop table x"
