@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -24,24 +24,24 @@ app = typer.Typer(
 )
 
 
-class ProfileName(str, Enum):
+class ProfileName(StrEnum):
     tiny = "tiny"
     small = "small"
     medium = "medium"
     large = "large"
 
 
-class FileFormat(str, Enum):
+class FileFormat(StrEnum):
     csv = "csv"
     parquet = "parquet"
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     landing = "landing"
     online_retail = "online-retail"
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"

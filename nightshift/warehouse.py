@@ -61,7 +61,12 @@ def query_sql(
 
 def connect(path: Path, settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB file with the shop's timezone and the configured memory limit."""
-    config: dict[str, Any] = {"memory_limit": settings.duckdb_memory_limit}
+    # Rows carry their own source_file/source_row, so DuckDB need not keep insertion order;
+    # dropping it nearly halves the cost of bulk loads (bench/ingest.py).
+    config: dict[str, Any] = {
+        "memory_limit": settings.duckdb_memory_limit,
+        "preserve_insertion_order": False,
+    }
     if settings.duckdb_threads:
         config["threads"] = settings.duckdb_threads
     con = duckdb.connect(str(path), read_only=read_only, config=config)

@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 
 from nightshift import contract, tables
 from nightshift.errors import ContractError, NightshiftError
-from nightshift.runlog import task_logger
+from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_sql, run_sql
 
@@ -106,8 +106,6 @@ def load_raw_file(
     """Replace one file's rows in raw with its current content; returns the rows loaded."""
     frame = contract.read_landing_file(item.path, contract.CONTRACTS[item.table], item.source_file)
     raw = frame.select(
-        pl.lit(run_id).alias("load_id"),
-        pl.lit(loaded_at).alias("loaded_at"),
         pl.lit(item.source_file).alias("source_file"),
         pl.col("source_row"),
         *[pl.col(name) for name in contract.CONTRACTS[item.table].column_names],
@@ -168,10 +166,12 @@ def ingest_landing(settings: Settings, run_id: str, full_refresh: bool = False) 
         try:
             if full_refresh:
                 run_sql(con, "raw/forget_everything.sql")
-            for item in pending:
+            report = progress_reporter(f"loading {len(pending)} landing files", len(pending))
+            for done, item in enumerate(pending, start=1):
                 rows = load_raw_file(con, item, run_id, loaded_at)
                 task_logger(__name__).info("loaded %s: %d rows", item.source_file, rows)
                 summary.files_loaded.append(item.source_file)
+                report(done)
             has_catalogue = rebuild_staging(con, settings, run_id)
             con.execute("commit")
         except BaseException:

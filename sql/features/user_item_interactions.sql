@@ -45,7 +45,8 @@ final as (
         count(*) filter (where signal = 'purchase') as purchases,
         min(ts) as first_at,
         max(ts) as last_at,
-        sum(weight) as weight
+        -- compensated sum, rounded: the result must not depend on the order rows arrive in
+        round(fsum(weight), 9) as weight
     from weighted
     group by customer_id, sku
 )

@@ -7,25 +7,25 @@ create schema if not exists marts;
 create schema if not exists meta;
 
 create table if not exists raw.orders (
-    load_id varchar, loaded_at timestamptz, source_file varchar, source_row bigint,
+    source_file varchar, source_row bigint,
     order_id varchar, line_no varchar, customer_id varchar, sku varchar, quantity varchar,
     unit_price varchar, ordered_at varchar, country varchar, channel varchar
 );
 create table if not exists raw.events (
-    load_id varchar, loaded_at timestamptz, source_file varchar, source_row bigint,
+    source_file varchar, source_row bigint,
     user_id varchar, session_id varchar, sku varchar, event_type varchar, ts varchar
 );
 create table if not exists raw.products (
-    load_id varchar, loaded_at timestamptz, source_file varchar, source_row bigint,
+    source_file varchar, source_row bigint,
     sku varchar, name varchar, category varchar, unit_cost varchar, list_price varchar,
     active varchar
 );
 create table if not exists raw.inventory (
-    load_id varchar, loaded_at timestamptz, source_file varchar, source_row bigint,
+    source_file varchar, source_row bigint,
     sku varchar, on_hand varchar, on_order varchar, lead_time_days varchar,
     lead_time_std_days varchar, as_of varchar
 );
-comment on table raw.orders is 'Every loaded orders landing row, as text, exactly as it arrived.';
+comment on table raw.orders is 'Every loaded orders landing row, as text, exactly as it arrived; meta.loaded_files says when and by which run each file was loaded.';
 comment on table raw.events is 'Every loaded events landing row, as text, exactly as it arrived.';
 comment on table raw.products is 'Every loaded products landing row, as text, exactly as it arrived.';
 comment on table raw.inventory is 'Every loaded inventory landing row, as text, exactly as it arrived.';

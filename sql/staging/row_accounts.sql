@@ -1,6 +1,7 @@
--- After the stg_* files ran: rebuild quarantine.rows from every rule-breaking raw row and
--- write this run's row accounting. Each raw row has exactly one status, so
--- rows_in = rows_staged + rows_quarantined + rows_duplicate holds by construction and is tested.
+-- After the stg_* files ran: rebuild quarantine.rows from every rule-breaking distinct row and
+-- write this run's row accounting. Each distinct row is staged or quarantined and its other
+-- `copies - 1` copies are duplicates, so rows_in = rows_staged + rows_quarantined +
+-- rows_duplicate holds by construction; the tests check it against planted counts.
 delete from quarantine.rows;
 
 insert into quarantine.rows
@@ -25,13 +26,13 @@ order by source_table, source_file, source_row;
 
 insert into meta.row_audit
 with every_check as (
-    select 'orders' as table_name, load_id, row_status from chk_orders
+    select 'orders' as table_name, row_status, copies from chk_orders
     union all
-    select 'events', load_id, row_status from chk_events
+    select 'events', row_status, copies from chk_events
     union all
-    select 'products', load_id, row_status from chk_products
+    select 'products', row_status, copies from chk_products
     union all
-    select 'inventory', load_id, row_status from chk_inventory
+    select 'inventory', row_status, copies from chk_inventory
 ),
 
 tables as (
@@ -41,19 +42,20 @@ tables as (
 counts as (
     select
         table_name,
-        count(*) as rows_in,
+        sum(copies) as rows_in,
         count(*) filter (where row_status = 'staged') as rows_staged,
         count(*) filter (where row_status = 'quarantined') as rows_quarantined,
-        count(*) filter (where row_status = 'duplicate') as rows_duplicate,
-        count(*) filter (where load_id = $run_id) as rows_new
+        sum(copies - 1) as rows_duplicate
     from every_check
     group by table_name
 ),
 
 files as (
-    select source_table as table_name, count(*) as files_loaded
+    select
+        source_table as table_name,
+        sum(rows_loaded) filter (where load_id = $run_id) as rows_new,
+        count(*) filter (where load_id = $run_id) as files_loaded
     from meta.loaded_files
-    where load_id = $run_id
     group by source_table
 ),
 
@@ -61,11 +63,11 @@ final as (
     select
         $run_id as run_id,
         t.table_name,
-        coalesce(c.rows_in, 0) as rows_in,
+        cast(coalesce(c.rows_in, 0) as bigint) as rows_in,
         coalesce(c.rows_staged, 0) as rows_staged,
         coalesce(c.rows_quarantined, 0) as rows_quarantined,
-        coalesce(c.rows_duplicate, 0) as rows_duplicate,
-        coalesce(c.rows_new, 0) as rows_new,
+        cast(coalesce(c.rows_duplicate, 0) as bigint) as rows_duplicate,
+        cast(coalesce(f.rows_new, 0) as bigint) as rows_new,
         coalesce(f.files_loaded, 0) as files_loaded,
         now() as audited_at
     from tables as t

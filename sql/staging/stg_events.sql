@@ -1,43 +1,45 @@
--- Events: one status per raw click-stream row, then the clean events. Events have no key, so
--- only exact copies are duplicates.
+-- Events: one status per distinct raw click-stream row, then the clean events. Events have
+-- no key, so only exact copies are duplicates (all but the first copy by file name, row).
 create or replace temp table chk_events as
 with source as (
     select * from raw.events
 ),
 
-copies as (
+distinct_rows as (
     select
-        *,
-        row_number() over (
-            partition by user_id, session_id, sku, event_type, ts
-            order by source_file, source_row
-        ) as copy_no
+        user_id, session_id, sku, event_type, ts,
+        min({'file': source_file, 'row': source_row}) as first_copy,
+        count(*) as copies
     from source
+    group by user_id, session_id, sku, event_type, ts
 ),
 
 typed as (
     select
-        *,
-        nullif(trim(user_id), '') as user_id_v,
-        nullif(trim(session_id), '') as session_id_v,
-        nullif(trim(sku), '') as sku_v,
-        lower(trim(event_type)) as event_type_v,
-        try_cast(trim(ts) as timestamptz) as ts_v
-    from copies
+        d.*,
+        f.load_id,
+        f.loaded_at,
+        nullif(trim(d.user_id), '') as user_id_v,
+        nullif(trim(d.session_id), '') as session_id_v,
+        nullif(trim(d.sku), '') as sku_v,
+        lower(trim(d.event_type)) as event_type_v,
+        try_cast(trim(d.ts) as timestamptz) as ts_v,
+        catalogue.sku is null as sku_not_in_catalogue
+    from distinct_rows as d
+    join meta.loaded_files as f on f.source_file = d.first_copy.file
+    left join staging.stg_products as catalogue on catalogue.sku = trim(d.sku)
 ),
 
 checked as (
     select
         *,
         case
-            when copy_no > 1 then null
             when user_id_v is null or session_id_v is null then 'null_key'
             when ts_v is null then 'bad_timestamp'
             when ts_v > loaded_at + to_hours($future_tolerance_hours) then 'future_timestamp'
             when event_type_v is null
                 or event_type_v not in ('impression', 'view', 'add_to_cart', 'purchase') then 'bad_event_type'
-            when sku_v is not null and $catalogue_provided
-                and sku_v not in (select p.sku from staging.stg_products as p) then 'unknown_sku'
+            when sku_v is not null and $catalogue_provided and sku_not_in_catalogue then 'unknown_sku'
         end as reason
     from typed
 ),
@@ -45,13 +47,10 @@ checked as (
 final as (
     select
         load_id,
-        source_file,
-        source_row,
-        case
-            when copy_no > 1 then 'duplicate'
-            when reason is not null then 'quarantined'
-            else 'staged'
-        end as row_status,
+        first_copy.file as source_file,
+        first_copy.row as source_row,
+        copies,
+        case when reason is null then 'staged' else 'quarantined' end as row_status,
         reason,
         case reason
             when 'null_key' then 'user_id and session_id must not be empty'
@@ -61,8 +60,9 @@ final as (
                 || ''' is not one of impression, view, add_to_cart, purchase'
             when 'unknown_sku' then 'sku ''' || sku_v || ''' is not in the product catalogue'
         end as detail,
-        to_json({user_id: user_id, session_id: session_id, sku: sku, event_type: event_type, ts: ts})
-            as record,
+        case when reason is not null then
+            to_json({user_id: user_id, session_id: session_id, sku: sku, event_type: event_type, ts: ts})
+        end as record,
         user_id_v as user_id,
         session_id_v as session_id,
         sku_v as sku,
@@ -77,8 +77,7 @@ select * from final;
 create or replace table staging.stg_events as
 select user_id, session_id, sku, event_type, ts, event_date
 from chk_events
-where row_status = 'staged'
-order by ts, session_id;
+where row_status = 'staged';
 
 comment on table staging.stg_events is 'Clean click-stream events.';
 comment on column staging.stg_events.user_id is 'Visitor id; equals customer_id for signed-in customers.';

@@ -1,48 +1,49 @@
--- Inventory snapshots: one status per raw row, then the clean snapshots, one per (sku, as_of).
+-- Inventory snapshots: one status per distinct raw row (exact copies are duplicates), then the clean snapshots, one per (sku, as_of).
 create or replace temp table chk_inventory as
 with source as (
     select * from raw.inventory
 ),
 
-copies as (
+distinct_rows as (
     select
-        *,
-        row_number() over (
-            partition by sku, on_hand, on_order, lead_time_days, lead_time_std_days, as_of
-            order by source_file, source_row
-        ) as copy_no
+        sku, on_hand, on_order, lead_time_days, lead_time_std_days, as_of,
+        min({'file': source_file, 'row': source_row}) as first_copy,
+        count(*) as copies
     from source
+    group by sku, on_hand, on_order, lead_time_days, lead_time_std_days, as_of
 ),
 
 typed as (
     select
-        *,
-        nullif(trim(sku), '') as sku_v,
-        case when regexp_full_match(trim(on_hand), '[+-]?[0-9]+')
-            then try_cast(trim(on_hand) as bigint) end as on_hand_v,
-        case when nullif(trim(on_order), '') is null then 0
-            when regexp_full_match(trim(on_order), '[+-]?[0-9]+')
-            then try_cast(trim(on_order) as bigint) end as on_order_v,
-        case when nullif(trim(lead_time_days), '') is null then cast($default_lead_time_days as bigint)
-            when regexp_full_match(trim(lead_time_days), '[+-]?[0-9]+')
-            then try_cast(trim(lead_time_days) as bigint) end as lead_time_days_v,
-        try_cast(trim(lead_time_std_days) as double) as lead_time_std_days_v,
-        try_cast(trim(as_of) as date) as as_of_v
-    from copies
+        d.*,
+        f.load_id,
+        nullif(trim(d.sku), '') as sku_v,
+        case when regexp_full_match(trim(d.on_hand), '[+-]?[0-9]+')
+            then try_cast(trim(d.on_hand) as bigint) end as on_hand_v,
+        case when nullif(trim(d.on_order), '') is null then 0
+            when regexp_full_match(trim(d.on_order), '[+-]?[0-9]+')
+            then try_cast(trim(d.on_order) as bigint) end as on_order_v,
+        case when nullif(trim(d.lead_time_days), '') is null then cast($default_lead_time_days as bigint)
+            when regexp_full_match(trim(d.lead_time_days), '[+-]?[0-9]+')
+            then try_cast(trim(d.lead_time_days) as bigint) end as lead_time_days_v,
+        try_cast(trim(d.lead_time_std_days) as double) as lead_time_std_days_v,
+        try_cast(trim(d.as_of) as date) as as_of_v,
+        catalogue.sku is null as sku_not_in_catalogue
+    from distinct_rows as d
+    join meta.loaded_files as f on f.source_file = d.first_copy.file
+    left join staging.stg_products as catalogue on catalogue.sku = trim(d.sku)
 ),
 
 checked as (
     select
         *,
         case
-            when copy_no > 1 then null
             when sku_v is null or nullif(trim(as_of), '') is null then 'null_key'
             when on_hand_v is null or on_order_v is null or lead_time_days_v is null
                 or (nullif(trim(lead_time_std_days), '') is not null and lead_time_std_days_v is null)
                 then 'bad_value'
             when as_of_v is null then 'bad_timestamp'
-            when $catalogue_provided
-                and sku_v not in (select p.sku from staging.stg_products as p) then 'unknown_sku'
+            when $catalogue_provided and sku_not_in_catalogue then 'unknown_sku'
         end as rule_broken
     from typed
 ),
@@ -50,11 +51,8 @@ checked as (
 key_ranked as (
     select
         *,
-        case when copy_no = 1 and rule_broken is null then
-            row_number() over (
-                partition by sku_v, as_of_v, (copy_no = 1 and rule_broken is null)
-                order by source_file, source_row
-            )
+        case when rule_broken is null then
+            row_number() over (partition by sku_v, as_of_v, rule_broken is null order by first_copy)
         end as key_rank
     from checked
 ),
@@ -62,13 +60,11 @@ key_ranked as (
 final as (
     select
         load_id,
-        source_file,
-        source_row,
-        case
-            when copy_no > 1 then 'duplicate'
-            when rule_broken is not null or key_rank > 1 then 'quarantined'
-            else 'staged'
-        end as row_status,
+        first_copy.file as source_file,
+        first_copy.row as source_row,
+        copies,
+        case when rule_broken is not null or key_rank > 1 then 'quarantined' else 'staged' end
+            as row_status,
         coalesce(rule_broken, case when key_rank > 1 then 'duplicate_key_conflict' end) as reason,
         case coalesce(rule_broken, case when key_rank > 1 then 'duplicate_key_conflict' end)
             when 'null_key' then 'sku and as_of must not be empty'
@@ -78,10 +74,10 @@ final as (
             when 'duplicate_key_conflict' then 'sku ' || sku_v || ' as_of ' || as_of_v
                 || ' was already loaded with different values'
         end as detail,
-        to_json({
+        case when rule_broken is not null or key_rank > 1 then to_json({
             sku: sku, on_hand: on_hand, on_order: on_order, lead_time_days: lead_time_days,
             lead_time_std_days: lead_time_std_days, as_of: as_of
-        }) as record,
+        }) end as record,
         sku_v as sku,
         on_hand_v as on_hand,
         on_order_v as on_order,
@@ -96,8 +92,7 @@ select * from final;
 create or replace table staging.stg_inventory as
 select sku, on_hand, on_order, lead_time_days, lead_time_std_days, as_of
 from chk_inventory
-where row_status = 'staged'
-order by sku, as_of;
+where row_status = 'staged';
 
 comment on table staging.stg_inventory is 'Clean inventory snapshots, one row per (sku, as_of). Empty when no inventory landed.';
 comment on column staging.stg_inventory.on_hand is 'Units in stock at the snapshot.';

@@ -1,43 +1,47 @@
 -- Orders: give every raw order line exactly one status — staged, quarantined (with the first
 -- rule it breaks) or duplicate (an exact copy of an earlier line) — then stage the good ones.
+-- Rules are judged once per distinct line: exact copies share content, so they share a
+-- verdict, and all but the first copy (by file name, row) count as duplicates.
 -- Returns (quantity < 0 with a price) are kept: they reduce net demand.
--- Rule order matters and is the contract: see README "Cleaning rules".
+-- Rule order matters and is the contract: see README "Row rules".
 create or replace temp table chk_orders as
 with source as (
     select * from raw.orders
 ),
 
-copies as (
+distinct_rows as (
     select
-        *,
-        row_number() over (
-            partition by order_id, line_no, customer_id, sku, quantity, unit_price,
-                ordered_at, country, channel
-            order by source_file, source_row
-        ) as copy_no
+        order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel,
+        min({'file': source_file, 'row': source_row}) as first_copy,
+        count(*) as copies
     from source
+    group by order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel
 ),
 
 typed as (
     select
-        *,
-        nullif(trim(order_id), '') as order_id_v,
-        nullif(trim(sku), '') as sku_v,
-        nullif(trim(customer_id), '') as customer_id_v,
-        case when regexp_full_match(trim(line_no), '[+-]?[0-9]+')
-            then try_cast(trim(line_no) as bigint) end as line_no_v,
-        case when regexp_full_match(trim(quantity), '[+-]?[0-9]+')
-            then try_cast(trim(quantity) as bigint) end as quantity_v,
-        try_cast(trim(unit_price) as decimal(18, 4)) as unit_price_v,
-        try_cast(trim(ordered_at) as timestamptz) as ordered_at_v
-    from copies
+        d.*,
+        f.load_id,
+        f.loaded_at,
+        nullif(trim(d.order_id), '') as order_id_v,
+        nullif(trim(d.sku), '') as sku_v,
+        nullif(trim(d.customer_id), '') as customer_id_v,
+        case when regexp_full_match(trim(d.line_no), '[+-]?[0-9]+')
+            then try_cast(trim(d.line_no) as bigint) end as line_no_v,
+        case when regexp_full_match(trim(d.quantity), '[+-]?[0-9]+')
+            then try_cast(trim(d.quantity) as bigint) end as quantity_v,
+        try_cast(trim(d.unit_price) as decimal(18, 4)) as unit_price_v,
+        try_cast(trim(d.ordered_at) as timestamptz) as ordered_at_v,
+        catalogue.sku is null as sku_not_in_catalogue
+    from distinct_rows as d
+    join meta.loaded_files as f on f.source_file = d.first_copy.file
+    left join staging.stg_products as catalogue on catalogue.sku = trim(d.sku)
 ),
 
 checked as (
     select
         *,
         case
-            when copy_no > 1 then null
             when order_id_v is null then 'null_key'
             when nullif(trim(line_no), '') is null then 'null_key'
             when sku_v is null then 'null_key'
@@ -47,8 +51,7 @@ checked as (
             when regexp_full_match(sku_v, $non_product_pattern) then 'non_product_sku'
             when unit_price_v < 0 then 'negative_price'
             when unit_price_v = 0 and customer_id_v is null then 'stock_adjustment'
-            when $catalogue_provided
-                and sku_v not in (select p.sku from staging.stg_products as p) then 'unknown_sku'
+            when $catalogue_provided and sku_not_in_catalogue then 'unknown_sku'
         end as rule_broken
     from typed
 ),
@@ -56,27 +59,30 @@ checked as (
 key_ranked as (
     select
         *,
-        case when copy_no = 1 and rule_broken is null then
+        case when rule_broken is null then
             row_number() over (
-                partition by order_id_v, line_no_v, (copy_no = 1 and rule_broken is null)
-                order by source_file, source_row
+                partition by order_id_v, line_no_v, rule_broken is null order by first_copy
             )
         end as key_rank
     from checked
 ),
 
+judged as (
+    select
+        *,
+        coalesce(rule_broken, case when key_rank > 1 then 'duplicate_key_conflict' end) as reason
+    from key_ranked
+),
+
 final as (
     select
         load_id,
-        source_file,
-        source_row,
-        case
-            when copy_no > 1 then 'duplicate'
-            when rule_broken is not null or key_rank > 1 then 'quarantined'
-            else 'staged'
-        end as row_status,
-        coalesce(rule_broken, case when key_rank > 1 then 'duplicate_key_conflict' end) as reason,
-        case coalesce(rule_broken, case when key_rank > 1 then 'duplicate_key_conflict' end)
+        first_copy.file as source_file,
+        first_copy.row as source_row,
+        copies,
+        case when reason is null then 'staged' else 'quarantined' end as row_status,
+        reason,
+        case reason
             when 'null_key' then 'order_id, line_no and sku must not be empty'
             when 'bad_value' then
                 case
@@ -93,11 +99,11 @@ final as (
             when 'duplicate_key_conflict' then 'order ' || order_id_v || ' line ' || line_no_v
                 || ' was already loaded with different values'
         end as detail,
-        to_json({
+        case when reason is not null then to_json({
             order_id: order_id, line_no: line_no, customer_id: customer_id, sku: sku,
             quantity: quantity, unit_price: unit_price, ordered_at: ordered_at,
             country: country, channel: channel
-        }) as record,
+        }) end as record,
         order_id_v as order_id,
         line_no_v as line_no,
         customer_id_v as customer_id,
@@ -108,7 +114,7 @@ final as (
         cast(ordered_at_v as date) as order_date,
         nullif(trim(country), '') as country,
         nullif(trim(channel), '') as channel
-    from key_ranked
+    from judged
 )
 
 select * from final;
@@ -118,8 +124,7 @@ select
     order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, order_date,
     country, channel, quantity < 0 as is_return, source_file, source_row, load_id
 from chk_orders
-where row_status = 'staged'
-order by ordered_at, order_id, line_no;
+where row_status = 'staged';
 
 comment on table staging.stg_orders is 'Clean, typed order lines. One row per (order_id, line_no); returns have quantity < 0.';
 comment on column staging.stg_orders.customer_id is 'Customer id; null for a guest checkout.';
@@ -128,3 +133,5 @@ comment on column staging.stg_orders.unit_price is 'Price per unit in the shop c
 comment on column staging.stg_orders.ordered_at is 'When the line was ordered (stored as UTC).';
 comment on column staging.stg_orders.order_date is 'Business date of the order in the shop timezone.';
 comment on column staging.stg_orders.is_return is 'True for a return (negative quantity).';
+comment on column staging.stg_orders.source_file is 'Landing file of the line''s first copy.';
+comment on column staging.stg_orders.source_row is '1-based data row of the first copy in that file.';

@@ -1,23 +1,23 @@
--- Products: one status per raw catalogue row, then the clean catalogue. When no catalogue has
+-- Products: one status per distinct raw catalogue row (exact copies are duplicates), then the clean catalogue. When no catalogue has
 -- landed this is empty and stg_products_derived.sql fills it from the order lines.
 create or replace temp table chk_products as
 with source as (
     select * from raw.products
 ),
 
-copies as (
+distinct_rows as (
     select
-        *,
-        row_number() over (
-            partition by sku, name, category, unit_cost, list_price, active
-            order by source_file, source_row
-        ) as copy_no
+        sku, name, category, unit_cost, list_price, active,
+        min({'file': source_file, 'row': source_row}) as first_copy,
+        count(*) as copies
     from source
+    group by sku, name, category, unit_cost, list_price, active
 ),
 
 typed as (
     select
-        *,
+        d.*,
+        f.load_id,
         nullif(trim(sku), '') as sku_v,
         try_cast(trim(list_price) as decimal(18, 4)) as list_price_v,
         try_cast(trim(unit_cost) as decimal(18, 4)) as unit_cost_v,
@@ -25,14 +25,14 @@ typed as (
             when 'true' then true when 't' then true when '1' then true when 'yes' then true
             when 'false' then false when 'f' then false when '0' then false when 'no' then false
         end as active_v
-    from copies
+    from distinct_rows as d
+    join meta.loaded_files as f on f.source_file = d.first_copy.file
 ),
 
 checked as (
     select
         *,
         case
-            when copy_no > 1 then null
             when sku_v is null then 'null_key'
             when list_price_v is null
                 or (nullif(trim(unit_cost), '') is not null and unit_cost_v is null)
@@ -45,11 +45,8 @@ checked as (
 key_ranked as (
     select
         *,
-        case when copy_no = 1 and rule_broken is null then
-            row_number() over (
-                partition by sku_v, (copy_no = 1 and rule_broken is null)
-                order by source_file, source_row
-            )
+        case when rule_broken is null then
+            row_number() over (partition by sku_v, rule_broken is null order by first_copy)
         end as key_rank
     from checked
 ),
@@ -57,13 +54,11 @@ key_ranked as (
 final as (
     select
         load_id,
-        source_file,
-        source_row,
-        case
-            when copy_no > 1 then 'duplicate'
-            when rule_broken is not null or key_rank > 1 then 'quarantined'
-            else 'staged'
-        end as row_status,
+        first_copy.file as source_file,
+        first_copy.row as source_row,
+        copies,
+        case when rule_broken is not null or key_rank > 1 then 'quarantined' else 'staged' end
+            as row_status,
         coalesce(rule_broken, case when key_rank > 1 then 'duplicate_key_conflict' end) as reason,
         case coalesce(rule_broken, case when key_rank > 1 then 'duplicate_key_conflict' end)
             when 'null_key' then 'sku must not be empty'
@@ -76,10 +71,10 @@ final as (
             when 'negative_price' then 'list_price or unit_cost is negative'
             when 'duplicate_key_conflict' then 'sku ' || sku_v || ' was already loaded with different values'
         end as detail,
-        to_json({
+        case when rule_broken is not null or key_rank > 1 then to_json({
             sku: sku, name: name, category: category, unit_cost: unit_cost,
             list_price: list_price, active: active
-        }) as record,
+        }) end as record,
         sku_v as sku,
         nullif(trim(name), '') as name,
         coalesce(nullif(trim(category), ''), 'uncategorised') as category,
@@ -95,8 +90,7 @@ create or replace table staging.stg_products as
 select
     sku, name, category, unit_cost, list_price, active, false as is_derived
 from chk_products
-where row_status = 'staged'
-order by sku;
+where row_status = 'staged';
 
 comment on table staging.stg_products is 'Clean product catalogue, one row per sku. is_derived marks rows built from order lines because no catalogue landed.';
 comment on column staging.stg_products.unit_cost is 'Cost per unit; null when unknown (features.dim_product fills a default).';

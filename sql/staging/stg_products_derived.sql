@@ -39,5 +39,4 @@ final as (
     cross join horizon as h
 )
 
-select * from final
-order by sku;
+select * from final;

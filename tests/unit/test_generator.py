@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from nightshift.generator import (
     PROFILES,
-    Profile,
     REASONS,
     WEEKLY_PROFILE,
+    Profile,
     build_world,
     generate_shop,
     plant_dirty_rows,

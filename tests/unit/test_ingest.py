@@ -45,7 +45,7 @@ def nonzero(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
 
 def test_row_accounting_matches_planted_dirty_rows_exactly(tiny_home: Path) -> None:
     summary = ingest_landing.fn(settings_at(tiny_home), "run-a")
-    for table, audit in summary.audit.items():
+    for audit in summary.audit.values():
         assert (
             audit["rows_in"]
             == audit["rows_staged"] + audit["rows_quarantined"] + audit["rows_duplicate"]

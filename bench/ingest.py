@@ -1,0 +1,141 @@
+"""Ingest benchmark: generate, then ingest + clean + features, beside a raw DuckDB read.
+
+Each stage runs in its own process, so peak RSS is the stage's own. The peer is the
+cheapest possible load of the same landing files, a plain DuckDB `CREATE TABLE AS SELECT *
+FROM read_csv(...)` (or read_parquet) into a database file, measured in the same run.
+Machines are noisy: compare the ratio, and read absolute times only beside the peer's.
+
+Usage: python bench/ingest.py [--profile medium] [--format csv] [--workdir DIR] [--keep]
+Targets (issue 3): ingest+clean >= 0.5x the raw read's rows/s; peak RSS <= 2 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLES = ("orders", "events", "products", "inventory")
+
+
+def stage_generate(home: Path, profile: str, fmt: str) -> dict:
+    from nightshift.generator import generate_shop
+
+    start = time.perf_counter()
+    result = generate_shop(profile, home / "landing", seed=7, end=date(2024, 6, 30), fmt=fmt)
+    seconds = time.perf_counter() - start
+    rows = sum(result.rows_clean.values()) + sum(
+        sum(v.values()) for v in result.dirty_counts.values()
+    )
+    return {"seconds": seconds, "rows": rows}
+
+
+def stage_pipeline(home: Path) -> dict:
+    from nightshift.settings import load_settings
+    from tasks.features import build_features
+    from tasks.ingest import ingest_landing
+
+    settings = load_settings(home=home)
+    start = time.perf_counter()
+    summary = ingest_landing.fn(settings, "bench")
+    cleaned = time.perf_counter()
+    build_features.fn(settings, date(2024, 6, 30))
+    done = time.perf_counter()
+    rows = sum(a["rows_in"] for a in summary.audit.values())
+    return {"seconds": cleaned - start, "features_seconds": done - cleaned, "rows": rows}
+
+
+def stage_raw_read(home: Path, fmt: str) -> dict:
+    import duckdb
+
+    # The same connection settings nightshift uses, so the peer is as fast as plain DuckDB gets.
+    con = duckdb.connect(
+        str(home / "peer.duckdb"), config={"memory_limit": "2GB", "preserve_insertion_order": False}
+    )
+    start = time.perf_counter()
+    rows = 0
+    for table in TABLES:
+        files = sorted(str(p) for p in (home / "landing" / table).glob(f"*.{fmt}"))
+        reader = "read_parquet" if fmt == "parquet" else "read_csv"
+        con.execute(f"create table {table} as select * from {reader}($files)", {"files": files})  # noqa: S608 - bench peer, fixed names
+        rows += con.execute(f"select count(*) from {table}").fetchone()[0]  # noqa: S608
+    con.close()
+    return {"seconds": time.perf_counter() - start, "rows": rows}
+
+
+def run_stage(name: str, home: Path, profile: str, fmt: str) -> dict:
+    """Run one stage in a fresh process and return its timings and peak RSS."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--stage", name, "--workdir", str(home), "--profile", profile, "--format", fmt],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--profile", default="medium")
+    parser.add_argument("--format", default="csv", choices=["csv", "parquet"])
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument("--stage", choices=["generate", "pipeline", "raw"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.stage:
+        sys.path.insert(0, str(ROOT))
+        result = {
+            "generate": lambda: stage_generate(args.workdir, args.profile, args.format),
+            "pipeline": lambda: stage_pipeline(args.workdir),
+            "raw": lambda: stage_raw_read(args.workdir, args.format),
+        }[args.stage]()
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="nightshift-bench-"))
+    try:
+        gen = run_stage("generate", workdir, args.profile, args.format)
+        raw = run_stage("raw", workdir, args.profile, args.format)
+        ours = run_stage("pipeline", workdir, args.profile, args.format)
+        landing_mb = sum(p.stat().st_size for p in (workdir / "landing").rglob("*.*")) / 2**20
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    raw_rate = raw["rows"] / raw["seconds"]
+    our_rate = ours["rows"] / ours["seconds"]
+    ratio = our_rate / raw_rate
+    print(
+        f"profile {args.profile}, {args.format} landing files, {landing_mb:,.0f} MB, {gen['rows']:,} rows"
+    )
+    print(f"{'stage':<34}{'seconds':>9}{'rows/s':>13}{'peak RSS MB':>13}")
+    print(
+        f"{'generate':<34}{gen['seconds']:>9.1f}{gen['rows'] / gen['seconds']:>13,.0f}{gen['peak_rss_mb']:>13,.0f}"
+    )
+    print(
+        f"{'peer: duckdb read into a file':<34}{raw['seconds']:>9.1f}{raw_rate:>13,.0f}{raw['peak_rss_mb']:>13,.0f}"
+    )
+    print(
+        f"{'nightshift ingest + clean':<34}{ours['seconds']:>9.1f}{our_rate:>13,.0f}{ours['peak_rss_mb']:>13,.0f}"
+    )
+    print(f"{'nightshift features':<34}{ours['features_seconds']:>9.1f}{'':>13}{'':>13}")
+    verdict = "meets" if ratio >= 0.5 else "MISSES"
+    rss = "meets" if ours["peak_rss_mb"] <= 2048 else "MISSES"
+    print(f"ingest+clean throughput = {ratio:.2f}x the raw read ({verdict} the >= 0.5x target)")
+    print(
+        f"peak RSS of ingest+clean+features = {ours['peak_rss_mb']:,.0f} MB ({rss} the <= 2 GB target)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""The `nightshift` command as a user runs it, in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from tests.unit.test_online_retail import REAL_FILE
+
+pytestmark = pytest.mark.integration
+CLI = [sys.executable, "-m", "nightshift.cli"]
+
+
+def nightshift(
+    *args: str, home: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "NIGHTSHIFT_HOME": str(home), "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, env=environment, timeout=300
+    )
+
+
+def test_help_lists_the_commands(tmp_path: Path) -> None:
+    result = nightshift("--help", home=tmp_path)
+    assert result.returncode == 0
+    for command in ("generate", "ingest", "run", "query", "doctor"):
+        assert command in result.stdout
+
+
+def test_help_does_not_import_heavy_libraries(tmp_path: Path) -> None:
+    probe = "import sys, nightshift.cli; print(sorted(m for m in ('prefect', 'torch', 'mlflow', 'duckdb', 'polars') if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_generate_then_ingest_then_generate_if_missing(tmp_path: Path) -> None:
+    made = nightshift("generate", "--profile", "tiny", "--end", "2024-06-30", home=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert "planted dirty rows" in made.stdout
+    again = nightshift("generate", "--profile", "tiny", "--if-missing", home=tmp_path)
+    assert "not generating" in again.stdout
+    loaded = nightshift("ingest", home=tmp_path)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "quarantined orders:" in loaded.stdout and "duplicate" in loaded.stdout
+
+
+def test_ingest_of_a_bad_file_is_one_clear_line(tmp_path: Path) -> None:
+    folder = tmp_path / "landing" / "orders"
+    folder.mkdir(parents=True)
+    (folder / "broken.csv").write_text("order_id,sku\nA,B\n")
+    result = nightshift("ingest", home=tmp_path)
+    assert result.returncode == 2
+    assert "error: orders/broken.csv: missing required column(s)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(not REAL_FILE.exists(), reason="real Online Retail file not present")
+def test_online_retail_ingest_prints_a_summary(tmp_path: Path) -> None:
+    sample = tmp_path / "retail.parquet"
+    pl.read_parquet(REAL_FILE, n_rows=2_000).write_parquet(sample)
+    result = nightshift("ingest", "--source", "online-retail", str(sample), home=tmp_path / "home")
+    assert result.returncode == 0, result.stderr
+    assert "2,000" in result.stdout and "customers" in result.stdout
+
+
+def test_query_is_read_only_and_speaks_csv_and_json(tmp_path: Path) -> None:
+    tmp_path.mkdir(exist_ok=True)
+    con = duckdb.connect(str(tmp_path / "marts.duckdb"))
+    con.execute("create table kpi_daily as select date '2024-01-01' as date, 3 as orders")
+    con.close()
+    assert (
+        nightshift("query", "select * from kpi_daily", "--format", "csv", home=tmp_path).stdout
+        == "date,orders\n2024-01-01,3\n"
+    )
+    assert (
+        '"orders": 3'
+        in nightshift("query", "select * from kpi_daily", "--format", "json", home=tmp_path).stdout
+    )
+    refused = nightshift("query", "delete from kpi_daily", home=tmp_path)
+    assert refused.returncode == 2 and "read-only" in refused.stderr
+    assert duckdb.connect(str(tmp_path / "marts.duckdb"), read_only=True).execute(
+        "select count(*) from kpi_daily"
+    ).fetchone() == (1,)
+
+
+def test_doctor_reports_an_unreachable_server_clearly(tmp_path: Path) -> None:
+    result = nightshift(
+        "doctor", home=tmp_path, env={"NIGHTSHIFT_MLFLOW_URI": "http://127.0.0.1:9"}
+    )
+    assert result.returncode == 0
+    assert "mlflow        http://127.0.0.1:9 DOES NOT ANSWER" in result.stdout
+    assert "device        cpu" in result.stdout or "device        cuda" in result.stdout

@@ -1,0 +1,168 @@
+"""The nightly flow on `tiny`: real Prefect, real DuckDB files, a real local MLflow store."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import textwrap
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.nightly import nightly
+from nightshift.errors import ConfigError, ContractError
+from nightshift.warehouse import open_warehouse
+from tests.conftest import TINY_END, settings_at, table_checksum
+
+pytestmark = pytest.mark.integration
+
+
+def marts(home: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(home / "marts.duckdb"), read_only=True)
+
+
+def test_nightly_publishes_marts_with_lineage_and_an_mlflow_run(nightly_home: Path) -> None:
+    from mlflow import MlflowClient
+
+    result = nightly(as_of=TINY_END)
+    assert result["published"] == ["kpi_daily", "runs"]
+    assert not (nightly_home / "marts.duckdb.tmp").exists()
+    with marts(nightly_home) as con:
+        lineage = con.execute(
+            "select count(*), count(distinct as_of), any_value(as_of), any_value(run_id), "
+            "any_value(mlflow_run_id), max(date) from kpi_daily"
+        ).fetchone()
+        runs = con.execute(
+            "select run_id, status, as_of, mlflow_run_id, row_counts->>'$.orders.rows_in' from runs"
+        ).fetchall()
+        history = con.execute("select count(*) from kpi_daily_history").fetchone()[0]
+        comment = con.execute(
+            "select comment from duckdb_tables() where table_name = 'kpi_daily'"
+        ).fetchone()[0]
+    days, n_as_of, as_of, run_id, mlflow_run_id, last_day = lineage
+    assert days > 150 and n_as_of == 1 and as_of == TINY_END and last_day == TINY_END
+    assert runs == [(run_id, "succeeded", TINY_END, mlflow_run_id, runs[0][4])]
+    assert int(runs[0][4]) > 6_000
+    assert history == days
+    assert comment and "KPIs" in comment
+    partition = nightly_home / "exports" / "kpi_daily" / f"as_of={TINY_END.isoformat()}"
+    assert [p.name for p in partition.iterdir()] == ["part-0.parquet"]
+
+    client = MlflowClient(tracking_uri=settings_at(nightly_home).tracking_uri)
+    run = client.get_run(mlflow_run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["nightshift.run_id"] == run_id
+    assert run.data.params["as_of"] == TINY_END.isoformat()
+    assert run.data.metrics["orders_rows_in"] == float(runs[0][4])
+
+
+def published_state(home: Path) -> tuple[str, int]:
+    with marts(home) as con:
+        return (
+            table_checksum(con, "main.kpi_daily", exclude=("run_id", "mlflow_run_id")),
+            con.execute("select count(*) from kpi_daily_history").fetchone()[0],
+        )
+
+
+def test_rerunning_an_as_of_replaces_it_and_never_duplicates(nightly_home: Path) -> None:
+    nightly(as_of=TINY_END)
+    first = published_state(nightly_home)
+    second_run = nightly(as_of=TINY_END)
+    assert published_state(nightly_home) == first
+    partitions = sorted(p.name for p in (nightly_home / "exports" / "kpi_daily").iterdir())
+    assert partitions == [f"as_of={TINY_END.isoformat()}"]
+    with marts(nightly_home) as con:
+        assert con.execute("select count(*), count(distinct run_id) from runs").fetchone() == (2, 2)
+        assert con.execute("select distinct run_id from kpi_daily").fetchall() == [
+            (second_run["run_id"],)
+        ]
+
+
+def test_a_second_night_adds_a_history_partition(nightly_home: Path) -> None:
+    nightly(as_of=TINY_END - timedelta(days=1))
+    nightly(as_of=TINY_END)
+    with marts(nightly_home) as con:
+        nights = con.execute(
+            "select as_of, count(*) from kpi_daily_history group by as_of order by as_of"
+        ).fetchall()
+        current = con.execute("select distinct as_of from kpi_daily").fetchall()
+    assert [n[0] for n in nights] == [TINY_END - timedelta(days=1), TINY_END]
+    assert nights[1][1] == nights[0][1] + 1  # one more day of KPIs
+    assert current == [(TINY_END,)]
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_failed_run_leaves_yesterdays_marts_untouched(nightly_home: Path) -> None:
+    from mlflow import MlflowClient
+
+    nightly(as_of=TINY_END - timedelta(days=1))
+    before = file_digest(nightly_home / "marts.duckdb")
+    (nightly_home / "landing" / "orders" / "zz_bad.csv").write_text("order_id,quantity\nA,1\n")
+    with pytest.raises(ContractError, match="zz_bad.csv"):
+        nightly(as_of=TINY_END)
+    assert file_digest(nightly_home / "marts.duckdb") == before
+    assert not list((nightly_home / "exports" / "kpi_daily").glob(f"*{TINY_END.isoformat()}*"))
+    with open_warehouse(settings_at(nightly_home), read_only=True) as con:
+        status, error, mlflow_run_id = con.execute(
+            "select status, error, mlflow_run_id from meta.runs where as_of = $d", {"d": TINY_END}
+        ).fetchone()
+    assert status == "failed" and "zz_bad.csv" in error
+    client = MlflowClient(tracking_uri=settings_at(nightly_home).tracking_uri)
+    assert client.get_run(mlflow_run_id).info.status == "FAILED"
+
+
+ANALYST = textwrap.dedent(
+    """
+    import sys, duckdb
+    con = duckdb.connect(sys.argv[1], read_only=True)
+    query = "select any_value(as_of)::varchar, count(*) from kpi_daily"
+    print("before", *con.execute(query).fetchone(), flush=True)
+    sys.stdin.readline()
+    print("during", *con.execute(query).fetchone(), flush=True)
+    con.close()  # DuckDB shares one instance per path while any connection is open
+    fresh = duckdb.connect(sys.argv[1], read_only=True)
+    print("fresh", *fresh.execute(query).fetchone(), flush=True)
+    """
+)
+
+
+def test_an_open_analyst_connection_keeps_reading_yesterday(nightly_home: Path) -> None:
+    yesterday = TINY_END - timedelta(days=1)
+    nightly(as_of=yesterday)
+    analyst = subprocess.Popen(
+        [sys.executable, "-c", ANALYST, str(nightly_home / "marts.duckdb")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert analyst.stdout.readline().split()[:2] == ["before", yesterday.isoformat()]
+        nightly(as_of=TINY_END)
+        out, _ = analyst.communicate("go\n", timeout=60)
+    finally:
+        analyst.kill()
+    lines = [line.split() for line in out.splitlines()]
+    assert lines[0][:2] == ["during", yesterday.isoformat()]  # the old file, whole
+    assert lines[1][:2] == ["fresh", TINY_END.isoformat()]  # reconnecting sees tonight's
+
+
+def test_unknown_models_and_future_dates_are_refused_before_any_work(nightly_home: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown model"):
+        nightly(as_of=TINY_END, models=["telepathy"])
+    with pytest.raises(ConfigError, match="in the future"):
+        nightly(as_of=date.today() + timedelta(days=3))
+    assert not (nightly_home / "marts.duckdb").exists()
+
+
+def test_flow_parameters_render_as_a_typed_form() -> None:
+    from prefect.utilities.callables import parameter_schema
+
+    schema = parameter_schema(nightly.fn).model_dump()
+    props = schema["properties"]
+    assert any(option.get("format") == "date" for option in props["as_of"]["anyOf"])
+    assert props["full_refresh"]["type"] == "boolean"
+    assert props["models"]["anyOf"][0]["type"] == "array"
