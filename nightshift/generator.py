@@ -66,7 +66,7 @@ class Profile:
     skus: int
     days: int
     lines_target: int
-    customer_chunk: int = 100_000
+    customer_chunk: int = 25_000
 
 
 PROFILES: dict[str, Profile] = {
@@ -439,8 +439,8 @@ def order_rows(
         {
             "order_id": lines["order_key"],
             "line_no": lines["line_no"],
-            "customer_id": pl.Series(world.customer_ids[customer]),
-            "sku": world.sku_ids[sku_idx],
+            "customer_id": customer,
+            "sku": sku_idx,
             "quantity": lines["quantity"],
             "unit_price": world.price[sku_idx, day],
             "ordered_at": ts,
@@ -451,7 +451,11 @@ def order_rows(
         pl.format(
             "O{}{}", pl.lit(f"{chunk:02d}"), pl.col("order_id").cast(pl.String).str.zfill(8)
         ).alias("order_id"),
-        pl.when(lines["guest"]).then(None).otherwise(pl.col("customer_id")).alias("customer_id"),
+        pl.when(lines["guest"])
+        .then(None)
+        .otherwise(customer_code(pl.col("customer_id")))
+        .alias("customer_id"),
+        sku_code(pl.col("sku")).alias("sku"),
     )
     returned = rng.random(sales.height) < RETURN_RATE
     delay = rng.integers(1, 31, sales.height) * 86400 + rng.integers(-3600, 3600, sales.height)
@@ -472,6 +476,19 @@ def order_rows(
     )
 
 
+def customer_code(index: pl.Expr) -> pl.Expr:
+    """Customer ids (C0000001, ...) from 0-based indices: the text of World.customer_ids."""
+    return pl.format("C{}", (index + 1).cast(pl.String).str.zfill(7))
+
+
+def sku_code(index: pl.Expr) -> pl.Expr:
+    """SKU codes (SKU000001, ...) from 0-based indices: the text of World.sku_ids."""
+    return pl.format("SKU{}", (index + 1).cast(pl.String).str.zfill(6))
+
+
+EVENT_KINDS = {0: "impression", 1: "view", 2: "add_to_cart", 3: "purchase"}
+
+
 def event_rows(
     world: World,
     lines: pl.DataFrame,
@@ -484,25 +501,26 @@ def event_rows(
 
     A purchase session shows, per line, an impression, a view, an add_to_cart and a purchase,
     plus one impression of another considered item that was not clicked; guests appear as
-    `anon-<session>`. Browse sessions (one per two orders) come in two kinds: 25% land on a
-    product page and leave (one view: a bounce); the rest view 1-4 considered items, each
-    after an impression, plus one impression that was not clicked.
+    `anon-<chunk>-<session>`. Browse sessions (one per two orders) come in two kinds: 25% land
+    on a product page and leave (one view: a bounce); the rest view 1-4 considered items, each
+    after an impression, plus one impression that was not clicked. Rows are built as integer
+    codes and turned into text once, at the end, to keep memory low.
     """
     items, affinity = sets
     order_first = lines.group_by("order_key").agg(pl.all().first()).sort("order_key")
     n_orders = order_first.height
 
-    kinds = np.array(["impression", "view", "add_to_cart", "purchase"])
-    per_line = np.repeat(np.arange(lines.height), 4)
-    kind_idx = np.tile(np.arange(4), lines.height)
-    picked = lines[per_line]
+    kind_idx = np.tile(np.arange(4, dtype=np.int8), lines.height)
+    picked = lines.select("order_key", "guest", "customer", "sku_idx", "day", "second", "line_no")
+    picked = picked[np.repeat(np.arange(lines.height), 4)]
     purchase = pl.DataFrame(
         {
+            "browse": np.zeros(picked.height, dtype=bool),
             "session": picked["order_key"],
             "guest": picked["guest"],
-            "user": world.customer_ids[picked["customer"].to_numpy()],
-            "sku": world.sku_ids[picked["sku_idx"].to_numpy()],
-            "kind": kinds[kind_idx],
+            "customer": picked["customer"],
+            "sku_idx": picked["sku_idx"],
+            "kind": kind_idx,
             "ts": _timestamps(
                 world,
                 picked["day"].to_numpy(),
@@ -513,28 +531,20 @@ def event_rows(
             ),
         }
     )
+    del picked
     local = np.searchsorted(customers, order_first["customer"].to_numpy())
     unclicked = pl.DataFrame(
         {
+            "browse": np.zeros(n_orders, dtype=bool),
             "session": order_first["order_key"],
             "guest": order_first["guest"],
-            "user": world.customer_ids[order_first["customer"].to_numpy()],
-            "sku": world.sku_ids[items[local, rng.integers(0, items.shape[1], n_orders)]],
-            "kind": np.full(n_orders, "impression"),
+            "customer": order_first["customer"],
+            "sku_idx": items[local, rng.integers(0, items.shape[1], n_orders)],
+            "kind": np.zeros(n_orders, dtype=np.int8),
             "ts": _timestamps(
                 world, order_first["day"].to_numpy(), order_first["second"].to_numpy() - 900
             ),
         }
-    )
-    purchase_sessions = pl.concat([purchase, unclicked]).select(
-        pl.when(pl.col("guest"))
-        .then(pl.format("anon-{}-{}", pl.lit(chunk), pl.col("session")))
-        .otherwise(pl.col("user"))
-        .alias("user_id"),
-        pl.format("S{}-{}", pl.lit(chunk), pl.col("session")).alias("session_id"),
-        "sku",
-        pl.col("kind").alias("event_type"),
-        "ts",
     )
 
     n_browse = n_orders // 2
@@ -547,44 +557,46 @@ def event_rows(
     probs = np.exp(affinity - affinity.max(axis=1, keepdims=True))
     cum = (probs / probs.sum(axis=1, keepdims=True)).cumsum(axis=1)
     pick = (cum[who[sess]] < rng.random(sess.size)[:, None]).sum(axis=1)
-    sku_b = items[who[sess], np.minimum(pick, items.shape[1] - 1)]
     secs = rng.integers(7 * 3600, 22 * 3600, n_browse)
     views = pl.DataFrame(
         {
+            "browse": np.ones(sess.size, dtype=bool),
             "session": sess,
-            "user_id": world.customer_ids[customers[who[sess]]],
-            "sku": world.sku_ids[sku_b],
-            "kind": np.full(sess.size, "view"),
+            "guest": np.zeros(sess.size, dtype=bool),
+            "customer": customers[who[sess]],
+            "sku_idx": items[who[sess], np.minimum(pick, items.shape[1] - 1)],
+            "kind": np.ones(sess.size, dtype=np.int8),
             "ts": _timestamps(world, day[sess], secs[sess] + pos * 45),
-            "bounce": bounce[sess],
         }
     )
-    shown = views.filter(~pl.col("bounce")).with_columns(
-        pl.lit("impression").alias("kind"), pl.col("ts") - pl.duration(seconds=20)
+    shown = views.filter(~pl.Series(bounce[sess])).with_columns(
+        pl.lit(0, dtype=pl.Int8).alias("kind"), pl.col("ts") - pl.duration(seconds=20)
     )
     browsing = np.flatnonzero(~bounce)
     ignored = pl.DataFrame(
         {
+            "browse": np.ones(browsing.size, dtype=bool),
             "session": browsing,
-            "user_id": world.customer_ids[customers[who[browsing]]],
-            "sku": world.sku_ids[
-                items[who[browsing], rng.integers(0, items.shape[1], browsing.size)]
-            ],
-            "kind": np.full(browsing.size, "impression"),
+            "guest": np.zeros(browsing.size, dtype=bool),
+            "customer": customers[who[browsing]],
+            "sku_idx": items[who[browsing], rng.integers(0, items.shape[1], browsing.size)],
+            "kind": np.zeros(browsing.size, dtype=np.int8),
             "ts": _timestamps(world, day[browsing], secs[browsing] - 30),
-            "bounce": np.zeros(browsing.size, dtype=bool),
         }
     )
-    browse_sessions = pl.concat([views, shown, ignored]).select(
-        "user_id",
-        pl.format("B{}-{}", pl.lit(chunk), pl.col("session")).alias("session_id"),
-        "sku",
-        pl.col("kind").alias("event_type"),
-        "ts",
-    )
-    events = pl.concat([purchase_sessions, browse_sessions])
-    return events.sort("ts", "session_id").with_columns(
-        pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S")
+    frames = [purchase, unclicked, views, shown, ignored]
+    schema = {"session": pl.Int64, "customer": pl.Int64, "sku_idx": pl.Int64, "kind": pl.Int8}
+    codes = pl.concat([f.cast(schema) for f in frames]).sort("ts", "browse", "session")
+    prefix = pl.when(pl.col("browse")).then(pl.lit("B")).otherwise(pl.lit("S"))
+    return codes.select(
+        pl.when(pl.col("guest"))
+        .then(pl.format("anon-{}-{}", pl.lit(chunk), pl.col("session")))
+        .otherwise(customer_code(pl.col("customer")))
+        .alias("user_id"),
+        pl.format("{}{}-{}", prefix, pl.lit(chunk), pl.col("session")).alias("session_id"),
+        sku_code(pl.col("sku_idx")).alias("sku"),
+        pl.col("kind").replace_strict(EVENT_KINDS, return_dtype=pl.String).alias("event_type"),
+        pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S"),
     )
 
 
