@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     )
     mlflow_experiment: str = "nightshift"
 
-    duckdb_memory_limit: str = Field("2GB", description="DuckDB spills to disk beyond this.")
+    duckdb_memory_limit: str = Field(
+        "1.5GB", description="DuckDB spills to disk beyond this; keeps ingest under 2 GB RSS."
+    )
     duckdb_threads: int | None = Field(None, description="DuckDB threads; default all cores.")
 
     non_product_sku_pattern: str = DEFAULT_NON_PRODUCT_SKU_PATTERN
