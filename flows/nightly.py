@@ -117,6 +117,8 @@ def nightly(
     return {
         "run_id": run_id,
         "as_of": day.isoformat(),
+        "orders_first_date": ingest.orders_first_date,
+        "orders_last_date": ingest.orders_last_date,
         "mlflow_run_id": mlflow_run_id,
         "published": published,
         "marts": str(settings.marts_path),

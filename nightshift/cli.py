@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -65,6 +66,8 @@ def use_prefect_home(settings: Settings) -> None:
     """Point Prefect at the home's prefect/ folder unless the user configured Prefect."""
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home.resolve()))
+    # The embedded server's telemetry cannot reach the internet from a shop's batch host.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
 @app.command()
@@ -239,10 +242,29 @@ def run(
     from flows.nightly import nightly
 
     result = nightly(as_of=day, models=chosen, full_refresh=full_refresh)
+    warn_if_outside_data(result)
     typer.echo(
         f"run {result['run_id']} for {result['as_of']} published {', '.join(result['published'])} "
         f'to {result["marts"]}\nquery it: nightshift query "select * from kpi_daily order by date desc limit 7"'
     )
+
+
+def warn_if_outside_data(result: dict[str, object]) -> None:
+    """Say so when the night covered is far from the data (e.g. a historical data set)."""
+    first, last = result.get("orders_first_date"), result.get("orders_last_date")
+    if not first or not last:
+        return
+    as_of = date.fromisoformat(str(result["as_of"]))
+    if as_of < date.fromisoformat(str(first)):
+        message = f"as_of {as_of} is before the first order ({first}): the tables are empty"
+    elif (as_of - date.fromisoformat(str(last))).days > 7:
+        message = (
+            f"as_of {as_of} is {(as_of - date.fromisoformat(str(last))).days} days after the last "
+            f"order ({last}); for historical data run with --as-of {last}"
+        )
+    else:
+        return
+    typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
 
 
 @app.command()
@@ -344,6 +366,9 @@ def main() -> None:
         app()
     except NightshiftError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        # The traceback's frames hold DuckDB objects; freeing them now keeps DuckDB's
+        # bindings from reporting them as leaked at interpreter exit.
+        traceback.clear_frames(exc.__traceback__)
         raise SystemExit(2) from None
 
 
