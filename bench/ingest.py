@@ -57,10 +57,15 @@ def stage_pipeline(home: Path) -> dict:
 def stage_raw_read(home: Path, fmt: str) -> dict:
     import duckdb
 
+    from nightshift.settings import load_settings
+
     # The same connection settings nightshift uses, so the peer is as fast as plain DuckDB gets.
     con = duckdb.connect(
         str(home / "peer.duckdb"),
-        config={"memory_limit": "1.5GB", "preserve_insertion_order": False},
+        config={
+            "memory_limit": load_settings().duckdb_memory_limit,
+            "preserve_insertion_order": False,
+        },
     )
     start = time.perf_counter()
     rows = 0

@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     mlflow_experiment: str = "nightshift"
 
     duckdb_memory_limit: str = Field(
-        "1.5GB", description="DuckDB spills to disk beyond this; keeps ingest under 2 GB RSS."
+        "1.25GB", description="DuckDB spills to disk beyond this; keeps ingest at ~1.5 GB RSS."
     )
     duckdb_threads: int | None = Field(None, description="DuckDB threads; default all cores.")
 

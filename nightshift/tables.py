@@ -21,12 +21,21 @@ RAW = {
     for t in ("orders", "events", "products", "inventory")
 }
 
+# stg_* are views of the staged rows of judged_*, which hold every distinct raw row with its
+# verdict; judging once and viewing the result saves a copy of the largest tables.
+JUDGED = {
+    t: Table("staging", f"staging.judged_{t}", f"Every distinct raw {t} row with its verdict.")
+    for t in ("orders", "events", "products", "inventory")
+}
 STAGING = {
     "orders": Table("staging", "staging.stg_orders", "Clean, typed order lines; returns < 0."),
     "events": Table("staging", "staging.stg_events", "Clean click-stream events."),
     "products": Table("staging", "staging.stg_products", "Clean product catalogue."),
     "inventory": Table("staging", "staging.stg_inventory", "Clean inventory snapshots."),
 }
+DERIVED_PRODUCTS = Table(
+    "staging", "staging.derived_products", "Products derived from order lines (no catalogue)."
+)
 
 QUARANTINE_ROWS = Table("quarantine", "quarantine.rows", "Rejected input rows with a reason.")
 LOADED_FILES = Table("meta", "meta.loaded_files", "Which landing file was loaded, with digest.")
@@ -56,7 +65,9 @@ def all_tables() -> list[Table]:
     """Every table the warehouse holds after a nightly run."""
     return [
         *RAW.values(),
+        *JUDGED.values(),
         *STAGING.values(),
+        DERIVED_PRODUCTS,
         QUARANTINE_ROWS,
         LOADED_FILES,
         ROW_AUDIT,

@@ -23,7 +23,7 @@ from nightshift import contract, tables
 from nightshift.errors import ContractError, NightshiftError
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
-from nightshift.warehouse import open_warehouse, query_sql, run_sql
+from nightshift.warehouse import open_warehouse, query_sql, quote_identifier, run_sql
 
 LOAD_ORDER = ("products", "orders", "events", "inventory")
 
@@ -129,6 +129,8 @@ def load_raw_file(
 
 def rebuild_staging(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> bool:
     """Rebuild every stg_* table, quarantine.rows and this run's audit; True if a catalogue landed."""
+    for (legacy,) in query_sql(con, "staging/legacy_staging_tables.sql"):
+        con.execute("drop table staging." + quote_identifier(legacy))  # name from the catalog
     has_catalogue = bool(query_sql(con, "raw/has_catalogue.sql")[0][0])
     params = {
         "run_id": run_id,

@@ -6,13 +6,13 @@ delete from quarantine.rows;
 
 insert into quarantine.rows
 with every_check as (
-    select 'orders' as source_table, load_id, source_file, source_row, row_status, reason, detail, record from chk_orders
+    select 'orders' as source_table, load_id, source_file, source_row, row_status, reason, detail, record from staging.judged_orders
     union all
-    select 'events', load_id, source_file, source_row, row_status, reason, detail, record from chk_events
+    select 'events', load_id, source_file, source_row, row_status, reason, detail, record from staging.judged_events
     union all
-    select 'products', load_id, source_file, source_row, row_status, reason, detail, record from chk_products
+    select 'products', load_id, source_file, source_row, row_status, reason, detail, record from staging.judged_products
     union all
-    select 'inventory', load_id, source_file, source_row, row_status, reason, detail, record from chk_inventory
+    select 'inventory', load_id, source_file, source_row, row_status, reason, detail, record from staging.judged_inventory
 ),
 
 final as (
@@ -26,13 +26,13 @@ order by source_table, source_file, source_row;
 
 insert into meta.row_audit
 with every_check as (
-    select 'orders' as table_name, row_status, copies from chk_orders
+    select 'orders' as table_name, row_status, copies from staging.judged_orders
     union all
-    select 'events', row_status, copies from chk_events
+    select 'events', row_status, copies from staging.judged_events
     union all
-    select 'products', row_status, copies from chk_products
+    select 'products', row_status, copies from staging.judged_products
     union all
-    select 'inventory', row_status, copies from chk_inventory
+    select 'inventory', row_status, copies from staging.judged_inventory
 ),
 
 tables as (

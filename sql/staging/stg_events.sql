@@ -1,16 +1,35 @@
 -- Events: one status per distinct raw click-stream row, then the clean events. Events have
 -- no key, so only exact copies are duplicates (all but the first copy by file name, row).
-create or replace temp table chk_events as
+create or replace table staging.judged_events as
 with source as (
     select * from raw.events
 ),
 
+hashed as not materialized (
+    select *, hash(user_id, session_id, sku, event_type, ts) as row_hash from source
+),
+
+repeated_hashes as (
+    select row_hash from hashed group by row_hash having count(*) > 1
+),
+
+-- Exact copies share a hash, so only rows whose hash repeats can be duplicates; grouping
+-- those few by every column keeps the check exact (a hash collision stays two rows), while
+-- the unique majority skips the costly group-by over all text columns.
 distinct_rows as (
+    select
+        user_id, session_id, sku, event_type, ts,
+        {'file': source_file, 'row': source_row} as first_copy,
+        1 as copies
+    from hashed
+    anti join repeated_hashes using (row_hash)
+    union all
     select
         user_id, session_id, sku, event_type, ts,
         min({'file': source_file, 'row': source_row}) as first_copy,
         count(*) as copies
-    from source
+    from hashed
+    semi join repeated_hashes using (row_hash)
     group by user_id, session_id, sku, event_type, ts
 ),
 
@@ -74,13 +93,14 @@ final as (
 
 select * from final;
 
-create or replace table staging.stg_events as
+create or replace view staging.stg_events as
 select user_id, session_id, sku, event_type, ts, event_date
-from chk_events
+from staging.judged_events
 where row_status = 'staged';
 
-comment on table staging.stg_events is 'Clean click-stream events.';
+comment on view staging.stg_events is 'Clean click-stream events.';
 comment on column staging.stg_events.user_id is 'Visitor id; equals customer_id for signed-in customers.';
 comment on column staging.stg_events.event_type is 'impression, view, add_to_cart or purchase.';
 comment on column staging.stg_events.ts is 'When the event happened (stored as UTC).';
 comment on column staging.stg_events.event_date is 'Business date of the event in the shop timezone.';
+comment on table staging.judged_events is 'Every distinct raw events row with its verdict (row_status staged or quarantined, reason, detail) and how many exact copies arrived; stg_events is its staged rows.';

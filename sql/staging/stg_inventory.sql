@@ -1,15 +1,34 @@
 -- Inventory snapshots: one status per distinct raw row (exact copies are duplicates), then the clean snapshots, one per (sku, as_of).
-create or replace temp table chk_inventory as
+create or replace table staging.judged_inventory as
 with source as (
     select * from raw.inventory
 ),
 
+hashed as not materialized (
+    select *, hash(sku, on_hand, on_order, lead_time_days, lead_time_std_days, as_of) as row_hash from source
+),
+
+repeated_hashes as (
+    select row_hash from hashed group by row_hash having count(*) > 1
+),
+
+-- Exact copies share a hash, so only rows whose hash repeats can be duplicates; grouping
+-- those few by every column keeps the check exact (a hash collision stays two rows), while
+-- the unique majority skips the costly group-by over all text columns.
 distinct_rows as (
+    select
+        sku, on_hand, on_order, lead_time_days, lead_time_std_days, as_of,
+        {'file': source_file, 'row': source_row} as first_copy,
+        1 as copies
+    from hashed
+    anti join repeated_hashes using (row_hash)
+    union all
     select
         sku, on_hand, on_order, lead_time_days, lead_time_std_days, as_of,
         min({'file': source_file, 'row': source_row}) as first_copy,
         count(*) as copies
-    from source
+    from hashed
+    semi join repeated_hashes using (row_hash)
     group by sku, on_hand, on_order, lead_time_days, lead_time_std_days, as_of
 ),
 
@@ -89,13 +108,14 @@ final as (
 
 select * from final;
 
-create or replace table staging.stg_inventory as
+create or replace view staging.stg_inventory as
 select sku, on_hand, on_order, lead_time_days, lead_time_std_days, as_of
-from chk_inventory
+from staging.judged_inventory
 where row_status = 'staged';
 
-comment on table staging.stg_inventory is 'Clean inventory snapshots, one row per (sku, as_of). Empty when no inventory landed.';
+comment on view staging.stg_inventory is 'Clean inventory snapshots, one row per (sku, as_of). Empty when no inventory landed.';
 comment on column staging.stg_inventory.on_hand is 'Units in stock at the snapshot.';
 comment on column staging.stg_inventory.on_order is 'Units ordered from suppliers, not yet received (0 when not given).';
 comment on column staging.stg_inventory.lead_time_days is 'Supplier lead time in days (the configured default when not given).';
 comment on column staging.stg_inventory.lead_time_std_days is 'Standard deviation of the lead time in days; null when unknown.';
+comment on table staging.judged_inventory is 'Every distinct raw inventory row with its verdict (row_status staged or quarantined, reason, detail) and how many exact copies arrived; stg_inventory is its staged rows.';

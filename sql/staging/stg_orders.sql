@@ -4,17 +4,36 @@
 -- verdict, and all but the first copy (by file name, row) count as duplicates.
 -- Returns (quantity < 0 with a price) are kept: they reduce net demand.
 -- Rule order matters and is the contract: see README "Row rules".
-create or replace temp table chk_orders as
+create or replace table staging.judged_orders as
 with source as (
     select * from raw.orders
 ),
 
+hashed as not materialized (
+    select *, hash(order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel) as row_hash from source
+),
+
+repeated_hashes as (
+    select row_hash from hashed group by row_hash having count(*) > 1
+),
+
+-- Exact copies share a hash, so only rows whose hash repeats can be duplicates; grouping
+-- those few by every column keeps the check exact (a hash collision stays two rows), while
+-- the unique majority skips the costly group-by over all text columns.
 distinct_rows as (
+    select
+        order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel,
+        {'file': source_file, 'row': source_row} as first_copy,
+        1 as copies
+    from hashed
+    anti join repeated_hashes using (row_hash)
+    union all
     select
         order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel,
         min({'file': source_file, 'row': source_row}) as first_copy,
         count(*) as copies
-    from source
+    from hashed
+    semi join repeated_hashes using (row_hash)
     group by order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel
 ),
 
@@ -119,14 +138,14 @@ final as (
 
 select * from final;
 
-create or replace table staging.stg_orders as
+create or replace view staging.stg_orders as
 select
     order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, order_date,
     country, channel, quantity < 0 as is_return, source_file, source_row, load_id
-from chk_orders
+from staging.judged_orders
 where row_status = 'staged';
 
-comment on table staging.stg_orders is 'Clean, typed order lines. One row per (order_id, line_no); returns have quantity < 0.';
+comment on view staging.stg_orders is 'Clean, typed order lines. One row per (order_id, line_no); returns have quantity < 0.';
 comment on column staging.stg_orders.customer_id is 'Customer id; null for a guest checkout.';
 comment on column staging.stg_orders.quantity is 'Units; negative for a return, which reduces net demand.';
 comment on column staging.stg_orders.unit_price is 'Price per unit in the shop currency.';
@@ -135,3 +154,4 @@ comment on column staging.stg_orders.order_date is 'Business date of the order i
 comment on column staging.stg_orders.is_return is 'True for a return (negative quantity).';
 comment on column staging.stg_orders.source_file is 'Landing file of the line''s first copy.';
 comment on column staging.stg_orders.source_row is '1-based data row of the first copy in that file.';
+comment on table staging.judged_orders is 'Every distinct raw orders row with its verdict (row_status staged or quarantined, reason, detail) and how many exact copies arrived; stg_orders is its staged rows.';

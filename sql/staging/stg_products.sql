@@ -1,16 +1,35 @@
 -- Products: one status per distinct raw catalogue row (exact copies are duplicates), then the clean catalogue. When no catalogue has
--- landed this is empty and stg_products_derived.sql fills it from the order lines.
-create or replace temp table chk_products as
+-- landed, stg_products_derived.sql fills staging.derived_products from the order lines.
+create or replace table staging.judged_products as
 with source as (
     select * from raw.products
 ),
 
+hashed as not materialized (
+    select *, hash(sku, name, category, unit_cost, list_price, active) as row_hash from source
+),
+
+repeated_hashes as (
+    select row_hash from hashed group by row_hash having count(*) > 1
+),
+
+-- Exact copies share a hash, so only rows whose hash repeats can be duplicates; grouping
+-- those few by every column keeps the check exact (a hash collision stays two rows), while
+-- the unique majority skips the costly group-by over all text columns.
 distinct_rows as (
+    select
+        sku, name, category, unit_cost, list_price, active,
+        {'file': source_file, 'row': source_row} as first_copy,
+        1 as copies
+    from hashed
+    anti join repeated_hashes using (row_hash)
+    union all
     select
         sku, name, category, unit_cost, list_price, active,
         min({'file': source_file, 'row': source_row}) as first_copy,
         count(*) as copies
-    from source
+    from hashed
+    semi join repeated_hashes using (row_hash)
     group by sku, name, category, unit_cost, list_price, active
 ),
 
@@ -86,13 +105,23 @@ final as (
 
 select * from final;
 
-create or replace table staging.stg_products as
-select
-    sku, name, category, unit_cost, list_price, active, false as is_derived
-from chk_products
-where row_status = 'staged';
+-- Filled by stg_products_derived.sql only when no catalogue landed.
+create or replace table staging.derived_products (
+    sku varchar, name varchar, category varchar, unit_cost decimal(18, 4),
+    list_price decimal(18, 4), active boolean
+);
 
-comment on table staging.stg_products is 'Clean product catalogue, one row per sku. is_derived marks rows built from order lines because no catalogue landed.';
+create or replace view staging.stg_products as
+select sku, name, category, unit_cost, list_price, active, false as is_derived
+from staging.judged_products
+where row_status = 'staged'
+union all
+select sku, name, category, unit_cost, list_price, active, true as is_derived
+from staging.derived_products;
+
+comment on view staging.stg_products is 'Clean product catalogue, one row per sku. is_derived marks rows built from order lines because no catalogue landed.';
 comment on column staging.stg_products.unit_cost is 'Cost per unit; null when unknown (features.dim_product fills a default).';
 comment on column staging.stg_products.list_price is 'Catalogue price per unit.';
 comment on column staging.stg_products.is_derived is 'True when the row was derived from order lines, not a landed catalogue.';
+comment on table staging.judged_products is 'Every distinct raw products row with its verdict (row_status staged or quarantined, reason, detail) and how many exact copies arrived; stg_products is its staged rows.';
+comment on table staging.derived_products is 'Products derived from order lines because no catalogue landed (empty otherwise).';

@@ -1,7 +1,7 @@
 -- No catalogue landed: derive one from the staged order lines, so every sold sku has a
 -- product. list_price is the median positive selling price; cost stays unknown (null) and
 -- active means sold within the last $active_window_days days of the data.
-insert into staging.stg_products
+insert into staging.derived_products
 with sales as (
     select sku, unit_price, order_date
     from staging.stg_orders
@@ -32,8 +32,7 @@ final as (
         'uncategorised' as category,
         cast(null as decimal(18, 4)) as unit_cost,
         coalesce(p.list_price, 0) as list_price,
-        coalesce(p.last_sale_date > h.last_date - cast($active_window_days as integer), false) as active,
-        true as is_derived
+        coalesce(p.last_sale_date > h.last_date - cast($active_window_days as integer), false) as active
     from every_sku as s
     left join per_sku as p using (sku)
     cross join horizon as h

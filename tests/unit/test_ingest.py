@@ -220,3 +220,28 @@ def test_duckdb_sees_every_staged_column_typed(tiny_home: Path) -> None:
     assert types["unit_price"].startswith("DECIMAL")
     assert types["ordered_at"] == "TIMESTAMP WITH TIME ZONE"
     assert types["order_date"] == "DATE"
+
+
+def test_every_registered_staging_table_exists_after_ingest(tiny_home: Path) -> None:
+    from nightshift import tables
+    from nightshift.warehouse import table_exists
+
+    ingest_landing.fn(settings_at(tiny_home), "run-reg")
+    names = [
+        t.name for t in (*tables.RAW.values(), *tables.JUDGED.values(), *tables.STAGING.values())
+    ]
+    with open_warehouse(settings_at(tiny_home), read_only=True) as con:
+        missing = [
+            name for name in [*names, tables.DERIVED_PRODUCTS.name] if not table_exists(con, name)
+        ]
+    assert missing == []
+
+
+def test_a_warehouse_with_staging_tables_from_before_the_views_still_ingests(
+    tiny_home: Path,
+) -> None:
+    with open_warehouse(settings_at(tiny_home)) as con:
+        con.execute("create schema if not exists staging")
+        con.execute("create table staging.stg_orders as select 1 as x")
+    summary = ingest_landing.fn(settings_at(tiny_home), "run-legacy")
+    assert summary.audit["orders"]["rows_staged"] > 0
