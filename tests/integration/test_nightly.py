@@ -166,3 +166,35 @@ def test_flow_parameters_render_as_a_typed_form() -> None:
     assert any(option.get("format") == "date" for option in props["as_of"]["anyOf"])
     assert props["full_refresh"]["type"] == "boolean"
     assert props["models"]["anyOf"][0]["type"] == "array"
+
+
+def test_the_run_leaves_a_summary_kpis_and_progress_in_prefect(nightly_home: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        TaskRunFilter,
+    )
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    result = nightly(as_of=TINY_END)
+    with marts(nightly_home) as con:
+        flow_run_id = con.execute(
+            "select flow_run_id from runs where run_id = $r", {"r": result["run_id"]}
+        ).fetchone()[0]
+    with get_client(sync_client=True) as client:
+        # Prefect 3.8's sync client sends null for unset fields, which its server rejects.
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])),
+            flow_run_filter=FlowRunFilter(),
+            task_run_filter=TaskRunFilter(),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=50,
+            offset=0,
+        )
+    by_type = {a.type: a for a in artifacts}
+    assert {"markdown", "table", "progress"} <= set(by_type)
+    summary = next(a for a in artifacts if a.key == "nightly-summary")
+    assert result["run_id"] in summary.data and "quarantine reason" in summary.data
+    assert by_type["progress"].data == 100.0  # every landing file loaded
