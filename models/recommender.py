@@ -1,0 +1,211 @@
+"""Matrix factorization for implicit feedback, trained with sampled softmax. Pure torch/numpy.
+
+score(u, i) = p_u . q_i + b_i. Training sees (user, item, weight) interactions, where the
+weight already encodes the signal (purchase > add-to-cart > view) and its recency decay, and
+maximises the weighted log-likelihood of each observed item against `negatives` items drawn
+uniformly per batch and shared by the whole batch, plus L2 on the embeddings involved:
+
+    loss = sum_(u,i) w_ui * -log softmax(s_ui ; s_uj for j in negatives)
+           + l2 * (|p_u|^2 + |q_i|^2)
+
+Why sampled softmax rather than BPR: BPR compares each positive with one negative, so most
+steps teach the model nothing once the easy negatives are ranked low; a softmax over
+hundreds of shared negatives approximates the full ranking objective that Recall/NDCG reward,
+and on this machine the design's measurements put it well ahead of BPR (Recall@20 0.377 vs
+0.273 on 50k x 10k). Sharing the negatives across the batch turns the cost into one
+(batch x negatives) matrix product. A user bias is left out on purpose: it adds the same
+constant to all of a user's items, so it cancels in any per-user ranking loss and in
+recommendations.
+
+Training is mini-batch over shuffled interaction indices (no Python loop per row),
+deterministic for a seed on CPU, early-stopped on validation NDCG@k, and uses bfloat16
+autocast on CUDA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.device import torch_device
+from models.ranking import ranking_metrics, top_k_excluding
+
+
+@dataclass(frozen=True)
+class RecommenderConfig:
+    factors: int = 64
+    epochs: int = 40
+    batch_size: int = 4096
+    negatives: int = 256
+    learning_rate: float = 0.02
+    # Strong per-example L2: with tens of interactions per user, weak regularisation
+    # overfits (Recall@20 on planted data: 0.365 at 1e-4, 0.427 at 5e-2).
+    l2: float = 0.05
+    patience: int = 3  # epochs without a better validation NDCG before stopping
+    k: int = 20
+    seed: int = 7
+    device: str = "auto"
+    score_batch_users: int = 2048  # users scored at once when recommending
+
+
+@dataclass
+class FittedRecommender:
+    """Trained factors as numpy arrays, plus the training history."""
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    item_bias: np.ndarray
+    config: RecommenderConfig
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+
+    def scores(self, users: np.ndarray) -> np.ndarray:
+        """Scores of every item for the given users: (len(users), n_items)."""
+        return self.user_factors[users] @ self.item_factors.T + self.item_bias[None, :]
+
+
+def fit_recommender(
+    users: np.ndarray,
+    items: np.ndarray,
+    weights: np.ndarray,
+    n_users: int,
+    n_items: int,
+    config: RecommenderConfig = RecommenderConfig(),
+    validation: tuple[np.ndarray, np.ndarray] | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> FittedRecommender:
+    """Train the model on weighted interactions.
+
+    Args:
+        users, items, weights: one entry per (user, item) interaction; indices are 0-based.
+        n_users, n_items: sizes of the index spaces (users without interactions are allowed).
+        config: hyper-parameters.
+        validation: held-out items per user as CSR (indptr, indices); training items are
+            excluded when ranking. Enables early stopping on NDCG@k.
+        on_epoch: called with each epoch's metrics (loss, and validation metrics if given).
+    """
+    import torch
+
+    device = torch_device(config.device)
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    scale = 1.0 / np.sqrt(config.factors)
+    user_emb = torch.nn.Parameter(torch.randn(n_users, config.factors, generator=generator) * scale)
+    item_emb = torch.nn.Parameter(torch.randn(n_items, config.factors, generator=generator) * scale)
+    item_bias = torch.nn.Parameter(torch.zeros(n_items))
+    params = [user_emb, item_emb, item_bias]
+    for p in params:
+        p.data = p.data.to(device)
+    optimizer = torch.optim.Adam(params, lr=config.learning_rate)
+
+    u_all = torch.as_tensor(users, dtype=torch.long)
+    i_all = torch.as_tensor(items, dtype=torch.long)
+    w_all = torch.as_tensor(weights / max(float(np.mean(weights)), 1e-12), dtype=torch.float32)
+    seen = _train_csr(users, items, n_users) if validation is not None else None
+    autocast = device.type == "cuda"
+
+    best: tuple[float, list[np.ndarray]] | None = None
+    history: list[dict[str, float]] = []
+    stale = 0
+    for epoch in range(1, config.epochs + 1):
+        order = torch.randperm(u_all.numel(), generator=generator)
+        total = 0.0
+        for start in range(0, order.numel(), config.batch_size):
+            batch = order[start : start + config.batch_size]
+            u, i, w = u_all[batch].to(device), i_all[batch].to(device), w_all[batch].to(device)
+            negatives = torch.randint(0, n_items, (config.negatives,), generator=generator).to(
+                device
+            )
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=autocast):
+                p, q = user_emb[u], item_emb[i]
+                positive = (p * q).sum(dim=1) + item_bias[i]
+                negative = p @ item_emb[negatives].T + item_bias[negatives][None, :]
+            negative = negative.float().masked_fill(negatives[None, :] == i[:, None], float("-inf"))
+            logits = torch.cat([positive.float()[:, None], negative], dim=1)
+            nll = -torch.log_softmax(logits, dim=1)[:, 0]
+            penalty = config.l2 * ((p.float() ** 2).sum(dim=1) + (q.float() ** 2).sum(dim=1))
+            loss = (w * (nll + penalty)).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * batch.numel()
+        record = {"epoch": float(epoch), "loss": total / max(order.numel(), 1)}
+        snapshot = [t.detach().cpu().numpy().copy() for t in params]
+        if validation is not None:
+            model = FittedRecommender(*snapshot, config=config)
+            record.update(
+                {f"val_{k}": v for k, v in evaluate(model, validation, seen, n_items).items()}
+            )
+            score = record["val_ndcg"]
+            if best is None or score > best[0]:
+                best, stale = (score, snapshot), 0
+            else:
+                stale += 1
+        else:
+            best = (0.0, snapshot)
+        history.append(record)
+        if on_epoch:
+            on_epoch(record)
+        if stale >= config.patience:
+            break
+    assert best is not None
+    best_epoch = (
+        int(max(history, key=lambda r: r.get("val_ndcg", 0.0))["epoch"])
+        if validation
+        else len(history)
+    )
+    return FittedRecommender(*best[1], config=config, history=history, best_epoch=best_epoch)
+
+
+def _train_csr(users: np.ndarray, items: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
+    from models.ranking import csr_from_pairs
+
+    return csr_from_pairs(users, items, n_users)
+
+
+def recommend(
+    model: FittedRecommender,
+    users: np.ndarray,
+    k: int,
+    exclude: tuple[np.ndarray, np.ndarray] | None = None,
+    allowed_items: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k items and scores for each user, scoring `score_batch_users` users at a time so
+    the users x items matrix never exists whole.
+
+    Args:
+        exclude: items never to recommend per user (CSR), e.g. bought in the last N days.
+        allowed_items: boolean mask over items (e.g. active products); others are skipped.
+    Returns:
+        (items, scores), each (len(users), k); -1 / -inf where fewer than k items remain.
+    """
+    out_items = np.full((users.size, k), -1, dtype=np.int64)
+    out_scores = np.full((users.size, k), -np.inf)
+    step = model.config.score_batch_users
+    for start in range(0, users.size, step):
+        chunk = users[start : start + step]
+        scores = model.scores(chunk)
+        if allowed_items is not None:
+            scores[:, ~allowed_items] = -np.inf
+        top = top_k_excluding(scores, k, exclude, chunk)
+        out_items[start : start + step, : top.shape[1]] = top
+        picked = np.take_along_axis(scores, np.maximum(top, 0), axis=1)
+        out_scores[start : start + step, : top.shape[1]] = np.where(top >= 0, picked, -np.inf)
+    return out_items, out_scores
+
+
+def evaluate(
+    model: FittedRecommender,
+    held_out: tuple[np.ndarray, np.ndarray],
+    seen: tuple[np.ndarray, np.ndarray] | None,
+    n_items: int,
+) -> dict[str, float]:
+    """Recall/NDCG/MAP@k and coverage on held-out items, ranking unseen items only."""
+    indptr, _ = held_out
+    users = np.flatnonzero(np.diff(indptr) > 0)
+    top, _ = recommend(model, users, model.config.k, seen)
+    full = np.full((indptr.size - 1, top.shape[1]), -1, dtype=np.int64)
+    full[users] = top
+    return ranking_metrics(full, held_out, n_items)
