@@ -18,7 +18,7 @@ from tasks.branch import BranchResult
 from tasks.features import build_features, build_kpis
 from tasks.ingest import ingest_landing
 from tasks.publish import publish_marts
-from tasks.report import summary_markdown, write_run_artifacts
+from tasks.report import write_run_artifacts
 from tasks.runs import RunContext, close_run, new_run_id, open_run
 from tasks.tracking import finish_parent_run, start_parent_run
 
@@ -91,7 +91,7 @@ def nightly(
             defaults_used,
         )
         published = publish_marts(
-            settings, run_id, day, [kpis.split(".")[-1], *[m for b in branches for m in b.marts]]
+            settings, run_id, day, [kpis, *[m for b in branches for m in b.marts]]
         )
     except BaseException as exc:
         close_run(settings, run_id, "failed", mlflow_run_id, error=f"{type(exc).__name__}: {exc}")
@@ -111,9 +111,7 @@ def nightly(
             "published": published,
         },
     )
-    write_run_artifacts(
-        settings, summary_markdown(run_id, day, ingest, branches, published, mlflow_run_id), day
-    )
+    write_run_artifacts(settings, run_id, day, ingest, branches, published, mlflow_run_id)
     return {
         "run_id": run_id,
         "as_of": day.isoformat(),

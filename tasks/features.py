@@ -62,11 +62,11 @@ def feature_defaults(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 @task(name="kpis", cache_policy=NO_CACHE)
 def build_kpis(settings: Settings, as_of: date, run_id: str, mlflow_run_id: str | None) -> str:
-    """Rebuild marts.kpi_daily for `as_of` with lineage; returns the table name."""
+    """Rebuild marts.kpi_daily for `as_of` with lineage; returns its registry name."""
     with open_warehouse(settings) as con:
         run_sql(
             con,
             "marts/kpi_daily.sql",
             {"as_of": as_of, "run_id": run_id, "mlflow_run_id": mlflow_run_id},
         )
-    return "marts.kpi_daily"
+    return "kpi_daily"

@@ -56,10 +56,19 @@ def summary_markdown(
 
 
 @task(name="report", cache_policy=NO_CACHE)
-def write_run_artifacts(settings: Settings, markdown: str, as_of: date) -> None:
-    """Attach the summary and the last 28 days of KPIs to the Prefect flow run."""
+def write_run_artifacts(
+    settings: Settings,
+    run_id: str,
+    as_of: date,
+    ingest: IngestSummary,
+    branches: list[BranchResult],
+    published: list[str],
+    mlflow_run_id: str | None,
+) -> None:
+    """Attach the run summary and the last 28 days of KPIs to the Prefect flow run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+    markdown = summary_markdown(run_id, as_of, ingest, branches, published, mlflow_run_id)
     create_markdown_artifact(markdown, key="nightly-summary", description=f"as_of {as_of}")
     with open_warehouse(settings, read_only=True) as con:
         rows = query_sql(con, "marts/kpi_recent.sql", {"as_of": as_of})
