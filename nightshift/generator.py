@@ -124,7 +124,6 @@ ARCHETYPES = (
 COUNTRIES = ("United Kingdom", "Germany", "France", "Netherlands", "Ireland", "Spain")
 COUNTRY_WEIGHTS = (0.7, 0.09, 0.08, 0.05, 0.05, 0.03)
 NON_PRODUCT_CODES = ("POST", "DOT", "M", "BANK CHARGES", "AMAZONFEE", "gift_0001_20")
-BAD_TIMESTAMPS = ("2023-02-30 10:00:00", "not a date", "31/31/2023 25:61", "2023-13-01")
 BAD_NUMBERS = ("two", "1.5", "n/a", "3,0")
 
 ORDER_REASONS = (
@@ -696,6 +695,17 @@ def _pick(values: tuple[str, ...], n: int, rng: np.random.Generator) -> pl.Serie
     return pl.Series(np.array(values)[rng.integers(0, len(values), n)])
 
 
+def _bad_timestamp(column: str) -> Callable[[pl.DataFrame, np.random.Generator], pl.DataFrame]:
+    """Day 32 of the original month: unparseable, and still unique per original row, so two
+    dirty rows never become exact copies of each other."""
+
+    def apply(rows: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+        broken = pl.col(column).str.slice(0, 8) + "32" + pl.col(column).str.slice(10)
+        return rows.with_columns(broken.alias(column))
+
+    return apply
+
+
 def _future(column: str) -> Callable[[pl.DataFrame, np.random.Generator], pl.DataFrame]:
     def apply(rows: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
         moved = pl.col(column).str.to_datetime("%Y-%m-%d %H:%M:%S").dt.offset_by("50y")
@@ -714,9 +724,7 @@ _MUTATIONS: dict[str, dict[str, Callable[[pl.DataFrame, np.random.Generator], pl
     "orders": {
         "null_key": lambda r, g: r.with_columns(pl.lit(None, pl.String).alias("order_id")),
         "bad_value": lambda r, g: r.with_columns(_pick(BAD_NUMBERS, r.height, g).alias("quantity")),
-        "bad_timestamp": lambda r, g: r.with_columns(
-            _pick(BAD_TIMESTAMPS, r.height, g).alias("ordered_at")
-        ),
+        "bad_timestamp": _bad_timestamp("ordered_at"),
         "future_timestamp": _future("ordered_at"),
         "negative_price": lambda r, g: r.with_columns(
             ("-" + pl.col("unit_price")).alias("unit_price")
@@ -736,9 +744,7 @@ _MUTATIONS: dict[str, dict[str, Callable[[pl.DataFrame, np.random.Generator], pl
     },
     "events": {
         "null_key": lambda r, g: r.with_columns(pl.lit(None, pl.String).alias("user_id")),
-        "bad_timestamp": lambda r, g: r.with_columns(
-            _pick(BAD_TIMESTAMPS, r.height, g).alias("ts")
-        ),
+        "bad_timestamp": _bad_timestamp("ts"),
         "future_timestamp": _future("ts"),
         "bad_event_type": lambda r, g: r.with_columns(
             _pick(("hover", "click!", "wishlist"), r.height, g).alias("event_type")
@@ -756,7 +762,8 @@ _MUTATIONS: dict[str, dict[str, Callable[[pl.DataFrame, np.random.Generator], pl
         ),
     },
     "inventory": {
-        "null_key": lambda r, g: r.with_columns(pl.lit(None, pl.String).alias("sku")),
+        # the snapshot date, not the sku: two SKUs may share every other value
+        "null_key": lambda r, g: r.with_columns(pl.lit(None, pl.String).alias("as_of")),
         "bad_value": lambda r, g: r.with_columns(_pick(BAD_NUMBERS, r.height, g).alias("on_hand")),
         "unknown_sku": _unknown_sku,
     },
