@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.device import torch_device
-from models.ranking import ranking_metrics, top_k_excluding
+from models.ranking import csr_from_pairs, ranking_metrics, top_k_excluding
 
 
 @dataclass(frozen=True)
@@ -103,10 +103,10 @@ def fit_recommender(
     u_all = torch.as_tensor(users, dtype=torch.long)
     i_all = torch.as_tensor(items, dtype=torch.long)
     w_all = torch.as_tensor(weights / max(float(np.mean(weights)), 1e-12), dtype=torch.float32)
-    seen = _train_csr(users, items, n_users) if validation is not None else None
+    seen = csr_from_pairs(users, items, n_users) if validation is not None else None
     autocast = device.type == "cuda"
 
-    best: tuple[float, list[np.ndarray]] | None = None
+    best: tuple[float, int, list[np.ndarray]] | None = None  # (val NDCG, epoch, parameters)
     history: list[dict[str, float]] = []
     stale = 0
     for epoch in range(1, config.epochs + 1):
@@ -140,29 +140,19 @@ def fit_recommender(
             )
             score = record["val_ndcg"]
             if best is None or score > best[0]:
-                best, stale = (score, snapshot), 0
+                best, stale = (score, epoch, snapshot), 0
             else:
                 stale += 1
         else:
-            best = (0.0, snapshot)
+            best = (0.0, epoch, snapshot)
         history.append(record)
         if on_epoch:
             on_epoch(record)
         if stale >= config.patience:
             break
     assert best is not None
-    best_epoch = (
-        int(max(history, key=lambda r: r.get("val_ndcg", 0.0))["epoch"])
-        if validation
-        else len(history)
-    )
-    return FittedRecommender(*best[1], config=config, history=history, best_epoch=best_epoch)
-
-
-def _train_csr(users: np.ndarray, items: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
-    from models.ranking import csr_from_pairs
-
-    return csr_from_pairs(users, items, n_users)
+    _, best_epoch, parameters = best
+    return FittedRecommender(*parameters, config=config, history=history, best_epoch=best_epoch)
 
 
 def recommend(

@@ -352,7 +352,7 @@ def doctor(home: HomeOption = None) -> None:
         if not url or not url.startswith("http"):
             print(f"{name:<13} embedded (no server configured)")
             continue
-        probe = url.rstrip("/") + ("/health" if name == "prefect" else "/health")
+        probe = url.rstrip("/") + "/health"  # both servers answer here
         try:
             with urllib.request.urlopen(probe, timeout=3) as response:  # noqa: S310 - configured URL
                 print(f"{name:<13} {url} answers ({response.status})")

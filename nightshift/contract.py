@@ -200,11 +200,14 @@ def as_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return expr.cast(pl.String)
 
 
-def read_landing_file(path: Path, contract: TableContract, source_file: str) -> pl.DataFrame:
-    """Read one landing file into the contract's columns, all text, plus `source_row`.
+def scan_checked(
+    path: Path, contract: TableContract, source_file: str
+) -> tuple[pl.LazyFrame, pl.Schema, dict[str, str]]:
+    """Scan a landing file and apply the rules that need no data: non-empty bytes, readable,
+    required columns, usable types. Returns the scan, its schema and the column mapping.
 
     Raises:
-        ContractError: the file is empty, lacks a required column, or has an unusable type.
+        ContractError: naming the file and the rule it breaks.
     """
     if path.stat().st_size == 0:
         raise ContractError(source_file, "non_empty", "the file is empty (0 bytes)")
@@ -213,7 +216,16 @@ def read_landing_file(path: Path, contract: TableContract, source_file: str) -> 
         schema = lazy.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise ContractError(source_file, "readable", f"cannot be read: {exc}") from exc
-    mapping = check_columns(source_file, schema, contract)
+    return lazy, schema, check_columns(source_file, schema, contract)
+
+
+def read_landing_file(path: Path, contract: TableContract, source_file: str) -> pl.DataFrame:
+    """Read one landing file into the contract's columns, all text, plus `source_row`.
+
+    Raises:
+        ContractError: the file is empty, lacks a required column, or has an unusable type.
+    """
+    lazy, schema, mapping = scan_checked(path, contract, source_file)
     selected = [
         as_text(pl.col(mapping[c.name]), schema[mapping[c.name]]).alias(c.name)
         if c.name in mapping

@@ -20,7 +20,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from nightshift import contract, tables
-from nightshift.errors import ContractError, NightshiftError
+from nightshift.errors import NightshiftError
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_sql, quote_identifier, run_sql
@@ -91,13 +91,7 @@ def files_to_load(
 def check_headers(landing: list[LandingFile]) -> None:
     """Apply the file-level contract rules to every file before anything is loaded."""
     for item in landing:
-        if item.path.stat().st_size == 0:
-            raise ContractError(item.source_file, "non_empty", "the file is empty (0 bytes)")
-        try:
-            schema = contract.scan_source(item.path).collect_schema()
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            raise ContractError(item.source_file, "readable", f"cannot be read: {exc}") from exc
-        contract.check_columns(item.source_file, schema, contract.CONTRACTS[item.table])
+        contract.scan_checked(item.path, contract.CONTRACTS[item.table], item.source_file)
 
 
 def load_raw_file(

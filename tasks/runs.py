@@ -7,6 +7,7 @@ import subprocess
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
 
 from prefect import task
@@ -34,8 +35,9 @@ def new_run_id(as_of: date | None) -> str:
     return f"{day}-{stamp}-{uuid.uuid4().hex[:6]}"
 
 
+@cache
 def code_version() -> str:
-    """The package version and, in a git checkout, the commit it runs."""
+    """The package version and, in a git checkout, the commit it runs (asked of git once)."""
     repo = Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(
