@@ -18,12 +18,15 @@ from tasks.branch import BranchResult
 from tasks.features import build_features, build_kpis
 from tasks.ingest import ingest_landing
 from tasks.publish import publish_marts
+from tasks.recommender import run_recommender
 from tasks.report import write_run_artifacts
 from tasks.runs import RunContext, close_run, new_run_id, open_run
 from tasks.tracking import finish_parent_run, start_parent_run
 
-# name -> task(settings, run) -> BranchResult. Empty until the model issues land.
-MODEL_BRANCHES: dict[str, Callable[[Settings, RunContext], BranchResult]] = {}
+# name -> task(settings, run) -> BranchResult.
+MODEL_BRANCHES: dict[str, Callable[[Settings, RunContext], BranchResult]] = {
+    "recommender": run_recommender,
+}
 
 
 def selected_models(models: list[str] | None) -> list[str]:

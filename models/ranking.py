@@ -85,8 +85,97 @@ def top_k_excluding(
 
 
 def recommend_popular(
-    popularity: np.ndarray, users: np.ndarray, k: int, exclude: tuple[np.ndarray, np.ndarray] | None
-) -> np.ndarray:
-    """The popularity baseline's top-k for each user, without the user's excluded items."""
-    scores = np.broadcast_to(popularity, (users.size, popularity.size))
-    return top_k_excluding(scores, k, exclude, users)
+    popularity: np.ndarray,
+    users: np.ndarray,
+    k: int,
+    exclude: tuple[np.ndarray, np.ndarray] | None,
+    allowed_items: np.ndarray | None = None,
+    batch_users: int = 4096,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The popularity baseline's top-k per user, skipping the user's excluded items.
+
+    Everyone shares one ranking, so only the `k + (most items any user excludes)` most
+    popular items can ever be picked: users are ranked over those columns, a batch at a time,
+    and no users x items matrix is built. Returns (items, scores) padded with -1 / -inf.
+    """
+    popularity = popularity.astype(np.float64, copy=True)
+    if allowed_items is not None:
+        popularity[~allowed_items] = -np.inf
+    most_excluded = int(np.diff(exclude[0]).max(initial=0)) if exclude is not None else 0
+    width = min(popularity.size, k + most_excluded)
+    candidates = np.argsort(-popularity, kind="stable")[:width]
+    out_items = np.full((users.size, k), -1, dtype=np.int64)
+    out_scores = np.full((users.size, k), -np.inf)
+    for start in range(0, users.size, batch_users):
+        chunk = users[start : start + batch_users]
+        scores = np.tile(popularity[candidates], (chunk.size, 1))
+        if exclude is not None:
+            indptr, indices = exclude
+            for row, user in enumerate(chunk):
+                excluded = indices[indptr[user] : indptr[user + 1]]
+                scores[row, np.isin(candidates, excluded)] = -np.inf
+        top = top_k_excluding(scores, k, None, chunk)
+        picked = np.where(top >= 0, candidates[np.maximum(top, 0)], -1)
+        out_items[start : start + chunk.size, : top.shape[1]] = picked
+        out_scores[start : start + chunk.size, : top.shape[1]] = np.where(
+            top >= 0, np.take_along_axis(scores, np.maximum(top, 0), axis=1), -np.inf
+        )
+    return out_items, out_scores
+
+
+def split_users(
+    relevant: tuple[np.ndarray, np.ndarray], share: float, seed: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Split a CSR of relevant items by user into two disjoint CSRs (about `share` : rest).
+
+    Used to early-stop on one half of the holdout users and report on the other, so the
+    reported metric is not the one the epoch count was chosen on.
+    """
+    indptr, indices = relevant
+    n_users = indptr.size - 1
+    in_first = np.random.default_rng(seed).random(n_users) < share
+    counts = np.diff(indptr)
+    parts = []
+    for mask in (in_first, ~in_first):
+        kept = np.where(mask, counts, 0)
+        part_indptr = np.concatenate([[0], np.cumsum(kept)]).astype(np.int64)
+        part_indices = indices[np.repeat(mask, counts)]
+        parts.append((part_indptr, part_indices))
+    return parts[0], parts[1]
+
+
+def group_popular_lists(
+    groups: np.ndarray,
+    items: np.ndarray,
+    weights: np.ndarray,
+    n_groups: int,
+    n_items: int,
+    k: int,
+    allowed_items: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k items by summed weight within each group (e.g. country), for cold-start users.
+
+    `groups` gives each interaction's group index (-1 = unknown). Returns (items, scores) of
+    shape (n_groups + 1, k): row g is group g, the last row is the global list. A score is the
+    item's share of its group's weight; where a group has fewer than k allowed items with any
+    weight, the list is filled from the global ranking (scored by global share).
+    """
+    allowed = np.ones(n_items, dtype=bool) if allowed_items is None else allowed_items
+    known = groups >= 0
+    by_group = np.zeros((n_groups + 1, n_items))
+    np.add.at(by_group, (groups[known], items[known]), weights[known])
+    by_group[n_groups] = np.bincount(items, weights=weights, minlength=n_items)
+    shares = by_group / np.maximum(by_group.sum(axis=1, keepdims=True), 1e-12)
+    shares[:, ~allowed] = 0.0
+    global_order = [i for i in np.argsort(-shares[n_groups], kind="stable") if allowed[i]]
+    out_items = np.full((n_groups + 1, k), -1, dtype=np.int64)
+    out_scores = np.full((n_groups + 1, k), -np.inf)
+    for group in range(n_groups + 1):
+        ranked = [i for i in np.argsort(-shares[group], kind="stable")[:k] if shares[group, i] > 0]
+        chosen = set(ranked)
+        fill = [i for i in global_order if i not in chosen][: k - len(ranked)]
+        picked = np.array(ranked + fill, dtype=np.int64)
+        out_items[group, : picked.size] = picked
+        scores = np.concatenate([shares[group, ranked], shares[n_groups, fill]])
+        out_scores[group, : picked.size] = scores
+    return out_items, out_scores

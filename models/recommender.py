@@ -75,6 +75,7 @@ def fit_recommender(
     config: RecommenderConfig = RecommenderConfig(),
     validation: tuple[np.ndarray, np.ndarray] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    exclude: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FittedRecommender:
     """Train the model on weighted interactions.
 
@@ -82,9 +83,10 @@ def fit_recommender(
         users, items, weights: one entry per (user, item) interaction; indices are 0-based.
         n_users, n_items: sizes of the index spaces (users without interactions are allowed).
         config: hyper-parameters.
-        validation: held-out items per user as CSR (indptr, indices); training items are
-            excluded when ranking. Enables early stopping on NDCG@k.
+        validation: held-out items per user as CSR (indptr, indices). Enables early stopping
+            on NDCG@k.
         on_epoch: called with each epoch's metrics (loss, and validation metrics if given).
+        exclude: items not ranked for validation per user (CSR); default: all training items.
     """
     import torch
 
@@ -103,7 +105,9 @@ def fit_recommender(
     u_all = torch.as_tensor(users, dtype=torch.long)
     i_all = torch.as_tensor(items, dtype=torch.long)
     w_all = torch.as_tensor(weights / max(float(np.mean(weights)), 1e-12), dtype=torch.float32)
-    seen = csr_from_pairs(users, items, n_users) if validation is not None else None
+    seen = exclude
+    if validation is not None and exclude is None:
+        seen = csr_from_pairs(users, items, n_users)
     autocast = device.type == "cuda"
 
     best: tuple[float, int, list[np.ndarray]] | None = None  # (val NDCG, epoch, parameters)
@@ -199,3 +203,166 @@ def evaluate(
     full = np.full((indptr.size - 1, top.shape[1]), -1, dtype=np.int64)
     full[users] = top
     return ranking_metrics(full, held_out, n_items)
+
+
+CSR = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """Weighted (user, item) interactions as index arrays."""
+
+    users: np.ndarray
+    items: np.ndarray
+    weights: np.ndarray
+
+
+@dataclass(frozen=True)
+class RecommenderInputs:
+    """Everything one night's recommender needs, as indices (the task maps ids to them).
+
+    `train` is the feedback up to the holdout cutoff, `full` up to as_of; `held_out` holds
+    the items each user bought after the cutoff. `exclude_at_cutoff` / `exclude_at_as_of`
+    are the items bought in the exclusion window before each date, never recommended.
+    `user_group` is each user's country index (-1 unknown), for cold-start lists.
+    """
+
+    n_users: int
+    n_items: int
+    train: Interactions
+    full: Interactions
+    held_out: CSR
+    exclude_at_cutoff: CSR
+    exclude_at_as_of: CSR
+    active_items: np.ndarray
+    user_group: np.ndarray
+    n_groups: int
+
+
+@dataclass
+class RecommenderOutcome:
+    """What a night's recommender produced: quality on the holdout, the gate, and the lists."""
+
+    metrics: dict[str, float]  # the MF recipe on the test half of the holdout users
+    baseline_metrics: dict[str, float]  # popularity on the same users and split
+    promoted: bool
+    gate_reason: str
+    candidate_model: FittedRecommender | None  # fitted up to the cutoff and evaluated
+    served_model: FittedRecommender | None  # refit on everything up to as_of, when promoted
+    history: list[dict[str, float]]
+    best_epoch: int
+    warm_users: np.ndarray
+    warm_items: np.ndarray  # (len(warm_users), k) item indices, -1 padded
+    warm_scores: np.ndarray
+    cold_users: np.ndarray
+    cold_items: np.ndarray
+    cold_scores: np.ndarray
+
+
+def passes_gate(metrics: dict[str, float], baseline: dict[str, float], margin: float) -> bool:
+    """Promote only if NDCG@k beats the baseline's by the relative `margin` (0.05 = 5%)."""
+    if not metrics or not baseline:
+        return False
+    return metrics["ndcg"] > baseline["ndcg"] * (1.0 + margin) and metrics["ndcg"] > 0
+
+
+def fit_evaluate_and_recommend(
+    data: RecommenderInputs,
+    config: RecommenderConfig,
+    gate_margin: float,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> RecommenderOutcome:
+    """One night: measure the recipe on a time split, gate it, and build every customer's list.
+
+    1. Fit on `train` (up to the cutoff), early-stopping on half of the holdout users who
+       had history before the cutoff; report Recall/NDCG/MAP@k and coverage for MF and for
+       popularity on the other half. Both rank the same candidates: everything except what
+       the user bought in the exclusion window before the cutoff, exactly as served.
+    2. Gate on NDCG@k with `gate_margin`.
+    3. Promoted: refit the same recipe on `full` for the best epoch count and rank items for
+       every user with history. Not promoted: those users get the popularity ranking.
+       Either way, never recently bought items and never inactive products.
+    4. Users without history get their country's popular items (global where unknown).
+    """
+    from models.ranking import (
+        group_popular_lists,
+        popularity_scores,
+        recommend_popular,
+        split_users,
+    )
+
+    k = config.k
+    warm_at_cutoff = np.zeros(data.n_users, dtype=bool)
+    warm_at_cutoff[data.train.users] = True
+    indptr, indices = data.held_out
+    counts = np.where(warm_at_cutoff, np.diff(indptr), 0)
+    evaluable = (
+        np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        indices[np.repeat(warm_at_cutoff, np.diff(indptr))],
+    )
+    validation, test = split_users(evaluable, 0.5, config.seed)
+    metrics: dict[str, float] = {}
+    baseline: dict[str, float] = {}
+    history: list[dict[str, float]] = []
+    best_epoch = 0
+    evaluated = None
+    if np.diff(validation[0]).any() and np.diff(test[0]).any():
+        evaluated = fit_recommender(
+            data.train.users, data.train.items, data.train.weights, data.n_users, data.n_items,
+            config, validation=validation, on_epoch=on_epoch, exclude=data.exclude_at_cutoff,
+        )  # fmt: skip
+        history, best_epoch = evaluated.history, evaluated.best_epoch
+        metrics = evaluate(evaluated, test, data.exclude_at_cutoff, data.n_items)
+        popularity = popularity_scores(data.train.items, data.train.weights, data.n_items)
+        test_users = np.flatnonzero(np.diff(test[0]) > 0)
+        top, _ = recommend_popular(popularity, test_users, k, data.exclude_at_cutoff)
+        full = np.full((data.n_users, k), -1, dtype=np.int64)
+        full[test_users] = top
+        baseline = ranking_metrics(full, test, data.n_items)
+        promoted = passes_gate(metrics, baseline, gate_margin)
+        reason = (
+            f"NDCG@{k} {metrics['ndcg']:.4f} vs popularity {baseline['ndcg']:.4f} "
+            f"(needs > x{1 + gate_margin:.2f})"
+        )
+    else:
+        promoted, reason = False, "no holdout purchases by customers with history: cannot evaluate"
+
+    warm = np.zeros(data.n_users, dtype=bool)
+    warm[data.full.users] = True
+    warm_users = np.flatnonzero(warm)
+    served = None
+    if promoted:
+        refit = RecommenderConfig(**{**config.__dict__, "epochs": max(best_epoch, 1)})
+        served = fit_recommender(
+            data.full.users, data.full.items, data.full.weights, data.n_users, data.n_items, refit
+        )
+        warm_items, warm_scores = recommend(
+            served, warm_users, k, data.exclude_at_as_of, data.active_items
+        )
+    else:
+        popularity = popularity_scores(data.full.items, data.full.weights, data.n_items)
+        warm_items, warm_scores = recommend_popular(
+            popularity, warm_users, k, data.exclude_at_as_of, data.active_items
+        )
+    group_items, group_scores = group_popular_lists(
+        data.user_group[data.full.users], data.full.items, data.full.weights,
+        data.n_groups, data.n_items, k, data.active_items,
+    )  # fmt: skip
+    cold_users = np.flatnonzero(~warm)
+    rows = np.where(data.user_group[cold_users] >= 0, data.user_group[cold_users], data.n_groups)
+    return RecommenderOutcome(
+        metrics=metrics,
+        baseline_metrics=baseline,
+        promoted=promoted,
+        gate_reason=reason,
+        candidate_model=evaluated,
+        served_model=served,
+        history=history,
+        best_epoch=best_epoch,
+        warm_users=warm_users,
+        warm_items=warm_items,
+        warm_scores=warm_scores,
+        cold_users=cold_users,
+        cold_items=group_items[rows],
+        cold_scores=group_scores[rows],
+    )

@@ -63,6 +63,20 @@ class Settings(BaseSettings):
     interaction_weight_purchase: float = 5.0
     interaction_half_life_days: float = Field(90.0, gt=0)
 
+    recommender_k: int = Field(20, gt=0, description="Recommendations per customer.")
+    recommender_holdout_days: int = Field(
+        14, gt=0, description="The last days of purchases held out to evaluate and gate."
+    )
+    recommender_exclude_bought_days: int = Field(
+        30, ge=0, description="Items a customer bought this recently are never recommended."
+    )
+    recommender_gate_margin: float = Field(
+        0.05, ge=0, description="Promote MF only if NDCG@k beats popularity by this share."
+    )
+    recommender_factors: int = Field(64, gt=0)
+    recommender_epochs: int = Field(40, gt=0, description="Upper bound; early stopping decides.")
+    recommender_seed: int = 7
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -57,8 +57,11 @@ FEATURES = {
 MARTS = {
     "kpi_daily": Table("marts", "marts.kpi_daily", "Daily shop KPIs."),
     "runs": Table("marts", "marts.runs", "One row per nightly run."),
+    "recommendations": Table(
+        "marts", "marts.recommendations", "Top products per customer, with score and source."
+    ),
 }
-DATED_MARTS = ("kpi_daily",)
+DATED_MARTS = ("kpi_daily", "recommendations")
 
 
 def all_tables() -> list[Table]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from nightshift.settings import Settings
 
@@ -57,6 +58,14 @@ def query_sql(
     """
     (statement,) = sql_statements(relative_path)
     return con.execute(statement, statement_params(statement, params or {})).fetchall()
+
+
+def query_frame(
+    con: duckdb.DuckDBPyConnection, relative_path: str, params: Mapping[str, Any] | None = None
+) -> pl.DataFrame:
+    """Run a one-statement sql/ file and return its result as a Polars frame (fully fetched)."""
+    (statement,) = sql_statements(relative_path)
+    return con.sql(statement, params=statement_params(statement, params or {})).pl()
 
 
 def connect(path: Path, settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -21,3 +21,4 @@ class BranchResult:
     baseline_metrics: dict[str, float] = field(default_factory=dict)
     promoted: bool = False
     mlflow_run_id: str | None = None
+    gate: str = ""  # why the model was or was not promoted, in words

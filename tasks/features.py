@@ -15,6 +15,7 @@ FEATURE_FILES = (
     "features/fct_daily_demand.sql",
     "features/dim_product.sql",
     "features/dim_inventory.sql",
+    "features/weighted_interactions.sql",
     "features/user_item_interactions.sql",
     "features/customer_rfm.sql",
 )

@@ -65,7 +65,6 @@ def start_parent_run(
     return run.info.run_id
 
 
-@task(name="mlflow-finish", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 def audit_metrics(audit: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
     """Row accounting as flat metric names, e.g. orders_rows_quarantined."""
     return {
@@ -73,6 +72,7 @@ def audit_metrics(audit: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
     }
 
 
+@task(name="mlflow-finish", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
 def finish_parent_run(
     settings: Settings,
     mlflow_run_id: str,
@@ -87,3 +87,86 @@ def finish_parent_run(
     if record is not None:
         client.log_dict(mlflow_run_id, dict(record), "run_summary.json")
     client.set_terminated(mlflow_run_id, status="FINISHED" if status != "failed" else "FAILED")
+
+
+def start_child_run(
+    settings: Settings, parent_run_id: str | None, branch: str, run_id: str, as_of: date
+) -> str:
+    """Open a branch's child run under the night's parent (a top-level run without one)."""
+    from tasks.runs import code_version
+
+    client = tracking_client(settings)
+    tags = {
+        "nightshift.run_id": run_id,
+        "nightshift.as_of": as_of.isoformat(),
+        "nightshift.branch": branch,
+        "nightshift.code_version": code_version(),
+    }
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(
+        experiment_id(client, settings), run_name=f"{branch}-{as_of.isoformat()}", tags=tags
+    )
+    return run.info.run_id
+
+
+def log_flat(
+    settings: Settings,
+    mlflow_run_id: str,
+    params: Mapping[str, object] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    tags: Mapping[str, str] | None = None,
+    step: int = 0,
+) -> None:
+    """Params, metrics (at `step`) and tags in one batch call."""
+    import time
+
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    tracking_client(settings).log_batch(
+        mlflow_run_id,
+        metrics=[Metric(k, float(v), now, step) for k, v in (metrics or {}).items()],
+        params=[Param(k, str(v)) for k, v in (params or {}).items()],
+        tags=[RunTag(k, str(v)) for k, v in (tags or {}).items()],
+    )
+
+
+def log_torch_model(
+    settings: Settings,
+    mlflow_run_id: str,
+    module: object,
+    input_example: object,
+    registered_name: str,
+    promote: bool,
+) -> str:
+    """Log a torch module to the run, register it as a new version, and point the `champion`
+    alias at it only when it passed its gate. Returns the version ("3").
+
+    mlflow.pytorch only logs through the fluent API, so the run is resumed as the active run
+    of this thread (MLflow keeps that per thread) just for the call.
+    """
+    import mlflow
+    import mlflow.pytorch
+    import torch
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    with mlflow.start_run(run_id=mlflow_run_id):
+        info = mlflow.pytorch.log_model(
+            module,
+            name="model",
+            input_example=input_example,
+            # Listing the one requirement skips MLflow's slow import-scanning inference.
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+            registered_model_name=registered_name,
+        )
+    version = str(info.registered_model_version)
+    if promote:
+        tracking_client(settings).set_registered_model_alias(registered_name, "champion", version)
+    return version
+
+
+def finish_child_run(settings: Settings, mlflow_run_id: str, failed: bool = False) -> None:
+    tracking_client(settings).set_terminated(
+        mlflow_run_id, status="FAILED" if failed else "FINISHED"
+    )

@@ -10,8 +10,12 @@ import pytest
 
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[None]:
+    import os
+
     from prefect.testing.utilities import prefect_test_harness
 
+    # No telemetry from tests (the machine has no route out, and it is noise in the logs).
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
     with prefect_test_harness(server_startup_timeout=120):
         yield
 

@@ -27,7 +27,7 @@ def marts(home: Path) -> duckdb.DuckDBPyConnection:
 def test_nightly_publishes_marts_with_lineage_and_an_mlflow_run(nightly_home: Path) -> None:
     from mlflow import MlflowClient
 
-    result = nightly(as_of=TINY_END)
+    result = nightly(as_of=TINY_END, models=[])
     assert result["published"] == ["kpi_daily", "runs"]
     assert not (nightly_home / "marts.duckdb.tmp").exists()
     with marts(nightly_home) as con:
@@ -68,9 +68,9 @@ def published_state(home: Path) -> tuple[str, int]:
 
 
 def test_rerunning_an_as_of_replaces_it_and_never_duplicates(nightly_home: Path) -> None:
-    nightly(as_of=TINY_END)
+    nightly(as_of=TINY_END, models=[])
     first = published_state(nightly_home)
-    second_run = nightly(as_of=TINY_END)
+    second_run = nightly(as_of=TINY_END, models=[])
     assert published_state(nightly_home) == first
     partitions = sorted(p.name for p in (nightly_home / "exports" / "kpi_daily").iterdir())
     assert partitions == [f"as_of={TINY_END.isoformat()}"]
@@ -82,8 +82,8 @@ def test_rerunning_an_as_of_replaces_it_and_never_duplicates(nightly_home: Path)
 
 
 def test_a_second_night_adds_a_history_partition(nightly_home: Path) -> None:
-    nightly(as_of=TINY_END - timedelta(days=1))
-    nightly(as_of=TINY_END)
+    nightly(as_of=TINY_END - timedelta(days=1), models=[])
+    nightly(as_of=TINY_END, models=[])
     with marts(nightly_home) as con:
         nights = con.execute(
             "select as_of, count(*) from kpi_daily_history group by as_of order by as_of"
@@ -101,11 +101,11 @@ def file_digest(path: Path) -> str:
 def test_a_failed_run_leaves_yesterdays_marts_untouched(nightly_home: Path) -> None:
     from mlflow import MlflowClient
 
-    nightly(as_of=TINY_END - timedelta(days=1))
+    nightly(as_of=TINY_END - timedelta(days=1), models=[])
     before = file_digest(nightly_home / "marts.duckdb")
     (nightly_home / "landing" / "orders" / "zz_bad.csv").write_text("order_id,quantity\nA,1\n")
     with pytest.raises(ContractError, match="zz_bad.csv"):
-        nightly(as_of=TINY_END)
+        nightly(as_of=TINY_END, models=[])
     assert file_digest(nightly_home / "marts.duckdb") == before
     assert not list((nightly_home / "exports" / "kpi_daily").glob(f"*{TINY_END.isoformat()}*"))
     with open_warehouse(settings_at(nightly_home), read_only=True) as con:
@@ -134,14 +134,14 @@ ANALYST = textwrap.dedent(
 
 def test_an_open_analyst_connection_keeps_reading_yesterday(nightly_home: Path) -> None:
     yesterday = TINY_END - timedelta(days=1)
-    nightly(as_of=yesterday)
+    nightly(as_of=yesterday, models=[])
     analyst = subprocess.Popen(
         [sys.executable, "-c", ANALYST, str(nightly_home / "marts.duckdb")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert analyst.stdout.readline().split()[:2] == ["before", yesterday.isoformat()]
-        nightly(as_of=TINY_END)
+        nightly(as_of=TINY_END, models=[])
         out, _ = analyst.communicate("go\n", timeout=60)
     finally:
         analyst.kill()
@@ -178,7 +178,7 @@ def test_the_run_leaves_a_summary_kpis_and_progress_in_prefect(nightly_home: Pat
     )
     from prefect.client.schemas.sorting import ArtifactSort
 
-    result = nightly(as_of=TINY_END)
+    result = nightly(as_of=TINY_END, models=[])
     with marts(nightly_home) as con:
         flow_run_id = con.execute(
             "select flow_run_id from runs where run_id = $r", {"r": result["run_id"]}

@@ -5,8 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.ranking import csr_from_pairs, popularity_scores, ranking_metrics, recommend_popular
-from models.recommender import RecommenderConfig, fit_recommender, recommend
+from models.ranking import (
+    csr_from_pairs,
+    group_popular_lists,
+    popularity_scores,
+    ranking_metrics,
+    recommend_popular,
+    split_users,
+)
+from models.recommender import (
+    Interactions,
+    RecommenderConfig,
+    RecommenderInputs,
+    fit_evaluate_and_recommend,
+    fit_recommender,
+    passes_gate,
+    recommend,
+)
 
 N_USERS, N_ITEMS, DIM = 1_500, 300, 8
 CONFIG = RecommenderConfig(epochs=30, batch_size=2048)
@@ -42,7 +57,7 @@ def test_mf_beats_popularity_by_a_wide_margin(fitted) -> None:
     model, held_out, seen, (users, items) = fitted
     everyone = np.arange(N_USERS)
     mf_top, _ = recommend(model, everyone, 20, seen)
-    pop_top = recommend_popular(popularity_scores(items, None, N_ITEMS), everyone, 20, seen)
+    pop_top, _ = recommend_popular(popularity_scores(items, None, N_ITEMS), everyone, 20, seen)
     mf = ranking_metrics(mf_top, held_out, N_ITEMS)
     pop = ranking_metrics(pop_top, held_out, N_ITEMS)
     assert mf["recall"] >= 2 * pop["recall"]
@@ -105,3 +120,145 @@ def test_metrics_on_a_hand_made_example() -> None:
     assert metrics["ndcg"] == pytest.approx((dcg0 / (1 + 1 / np.log2(3)) + 0) / 2)
     assert metrics["map"] == pytest.approx(((1 + 2 / 3) / 2 + 0) / 2)
     assert metrics["coverage"] == pytest.approx(6 / 6)
+
+
+def brute_force_popular(popularity, users, k, exclude, allowed):
+    indptr, indices = exclude
+    out = []
+    for user in users:
+        banned = set(indices[indptr[user] : indptr[user + 1]])
+        ranked = [
+            i
+            for i in np.argsort(-popularity, kind="stable")
+            if i not in banned and (allowed is None or allowed[i])
+        ]
+        out.append(ranked[:k])
+    return out
+
+
+def test_popularity_baseline_matches_brute_force_with_exclusions() -> None:
+    rng = np.random.default_rng(3)
+    n_users, n_items = 50, 40
+    popularity = rng.permutation(n_items).astype(float)  # distinct: one true order
+    users = rng.integers(0, n_users, 400)
+    items = rng.integers(0, n_items, 400)
+    exclude = csr_from_pairs(users, items, n_users)
+    allowed = rng.random(n_items) > 0.2
+    everyone = np.arange(n_users)
+    top, scores = recommend_popular(popularity, everyone, 10, exclude, allowed, batch_users=7)
+    expected = brute_force_popular(popularity, everyone, 10, exclude, allowed)
+    for row, want in enumerate(expected):
+        got = top[row][top[row] >= 0].tolist()
+        assert got == want
+        assert np.array_equal(scores[row, : len(got)], popularity[got])
+
+
+def test_split_users_partitions_the_holdout() -> None:
+    relevant = csr_from_pairs(np.array([0, 0, 1, 3, 3, 3]), np.array([1, 2, 0, 4, 5, 6]), 5)
+    first, second = split_users(relevant, 0.5, seed=1)
+    for user in range(5):
+        a = first[1][first[0][user] : first[0][user + 1]]
+        b = second[1][second[0][user] : second[0][user + 1]]
+        whole = relevant[1][relevant[0][user] : relevant[0][user + 1]]
+        assert a.size == 0 or b.size == 0  # a user is in one half only
+        assert sorted([*a, *b]) == sorted(whole)
+
+
+def test_cold_start_lists_follow_the_country_then_fill_from_global() -> None:
+    # Country 0 likes items 3 and 4; country 1 has no interactions; item 5 is inactive.
+    groups = np.array([0, 0, 0, -1, -1, -1, -1, -1])
+    items = np.array([3, 3, 4, 0, 0, 0, 5, 1])
+    weights = np.ones(items.size)
+    allowed = np.array([True, True, True, True, True, False])
+    lists, scores = group_popular_lists(groups, items, weights, 2, 6, 4, allowed)
+    assert lists[0].tolist()[:2] == [3, 4]  # the country's own favourites first
+    assert scores[0, 0] == pytest.approx(2 / 3)
+    assert lists[0].tolist()[2] == 0  # then the global favourite
+    assert lists[1].tolist()[:2] == [0, 3]  # a country without data gets the global list
+    assert lists[2].tolist()[:2] == [0, 3]  # the global row
+    assert 5 not in lists  # inactive never appears
+
+
+def planted_inputs(planted, n_groups: int = 3) -> RecommenderInputs:
+    """The planted picks as a night: picks 0-24 happened before the cutoff, 25-29 after.
+    Users 1400+ have no history at all (cold start); items 290+ are inactive. Picks never
+    repeat here, so the exclusion window at the cutoff covers all history (as a shop without
+    repeat purchases would configure it); at as_of it covers the last 10 picks."""
+    rank = np.tile(np.arange(30), N_USERS)
+    users, items = planted["users"], planted["items"]
+    warm = users < 1400
+    weights = np.ones(users.size)
+    train = warm & (rank < 25)
+    full = warm
+    held = warm & (rank >= 25)
+    recent_cut = train
+    recent_now = warm & (rank >= 20)
+    active = np.arange(N_ITEMS) < 290
+    return RecommenderInputs(
+        n_users=N_USERS,
+        n_items=N_ITEMS,
+        train=Interactions(users[train], items[train], weights[train]),
+        full=Interactions(users[full], items[full], weights[full]),
+        held_out=csr_from_pairs(users[held], items[held], N_USERS),
+        exclude_at_cutoff=csr_from_pairs(users[recent_cut], items[recent_cut], N_USERS),
+        exclude_at_as_of=csr_from_pairs(users[recent_now], items[recent_now], N_USERS),
+        active_items=active,
+        user_group=np.arange(N_USERS) % n_groups,
+        n_groups=n_groups,
+    )
+
+
+@pytest.fixture(scope="module")
+def night(planted):
+    data = planted_inputs(planted)
+    return data, fit_evaluate_and_recommend(data, CONFIG, gate_margin=0.05)
+
+
+def test_a_night_promotes_mf_that_beats_popularity_on_the_time_split(night) -> None:
+    _, outcome = night
+    assert outcome.promoted
+    assert outcome.metrics["recall"] >= 2 * outcome.baseline_metrics["recall"]
+    assert outcome.metrics["ndcg"] > 1.5 * outcome.baseline_metrics["ndcg"]
+    assert outcome.served_model is not None and outcome.best_epoch >= 1
+    assert outcome.metrics["users"] + outcome.history[0]["val_users"] == 1400  # disjoint halves
+
+
+def test_a_night_never_recommends_recent_or_inactive_items(night) -> None:
+    data, outcome = night
+    indptr, indices = data.exclude_at_as_of
+    assert outcome.warm_users.tolist() == list(range(1400))
+    for row, user in enumerate(outcome.warm_users):
+        picked = outcome.warm_items[row]
+        assert not set(picked) & set(indices[indptr[user] : indptr[user + 1]])
+    assert (outcome.warm_items < 290).all() and (outcome.warm_items >= 0).all()
+
+
+def test_a_night_serves_cold_start_customers_from_their_country(night) -> None:
+    data, outcome = night
+    assert outcome.cold_users.tolist() == list(range(1400, N_USERS))
+    assert (outcome.cold_items >= 0).all() and (outcome.cold_items < 290).all()
+    for row, user in enumerate(outcome.cold_users):
+        group = data.user_group[user]
+        in_group = data.user_group[data.full.users] == group
+        counts = np.bincount(data.full.items[in_group], minlength=N_ITEMS)
+        counts[~data.active_items] = -1
+        assert outcome.cold_items[row, 0] == int(np.argmax(counts))
+
+
+def test_a_failed_gate_serves_popularity(planted) -> None:
+    data = planted_inputs(planted)
+    outcome = fit_evaluate_and_recommend(data, CONFIG, gate_margin=100.0)
+    assert not outcome.promoted and outcome.served_model is None
+    assert outcome.candidate_model is not None
+    popularity = popularity_scores(data.full.items, data.full.weights, N_ITEMS)
+    expected, _ = recommend_popular(
+        popularity, outcome.warm_users, 20, data.exclude_at_as_of, data.active_items
+    )
+    assert np.array_equal(outcome.warm_items, expected)
+
+
+def test_gate_needs_the_margin() -> None:
+    assert passes_gate({"ndcg": 0.106}, {"ndcg": 0.1}, 0.05)
+    assert not passes_gate({"ndcg": 0.104}, {"ndcg": 0.1}, 0.05)
+    assert not passes_gate({"ndcg": 0.0}, {"ndcg": 0.0}, 0.0)
+    assert not passes_gate({}, {}, 0.0)  # nothing to evaluate on: keep the baseline
