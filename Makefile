@@ -31,7 +31,9 @@ format: ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 
 bench: ## run the benchmarks in bench/ (slow; prints comparisons against peers)
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/recommender.py
 
 clean: ## remove the local home (.nightshift) — all generated data, warehouse and marts
 	rm -rf .nightshift

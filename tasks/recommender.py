@@ -29,7 +29,13 @@ from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_frame, run_sql
 from tasks.branch import BranchResult
 from tasks.runs import RunContext
-from tasks.tracking import finish_child_run, log_flat, log_torch_model, start_child_run
+from tasks.tracking import (
+    finish_child_run,
+    log_flat,
+    log_frames,
+    log_torch_model,
+    start_child_run,
+)
 
 REGISTERED_MODEL = "nightshift-recommender"
 MART = "recommendations"
@@ -218,6 +224,15 @@ def run_recommender(settings: Settings, run: RunContext) -> BranchResult:
                 np.arange(min(3, inputs.n_users), dtype=np.int64),
                 REGISTERED_MODEL,
                 promote=outcome.promoted,
+            )
+            log_frames(
+                settings,
+                child,
+                "index",
+                {
+                    "customers.parquet": customers.select("user", "customer_id"),
+                    "items.parquet": items.select("item", "sku"),
+                },
             )
             if outcome.promoted:
                 model = f"{REGISTERED_MODEL}/{version}"

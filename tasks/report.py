@@ -43,16 +43,26 @@ def summary_markdown(
     if reasons:
         lines += ["", "| table | quarantine reason | rows |", "|---|---|---:|", *reasons]
     if branches:
-        lines += ["", "| branch | model | promoted | metrics |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "| branch | published model | promoted | gate | metrics | baseline |",
+            "|---|---|---|---|---|---|",
+        ]
         for result in branches:
-            shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items()))
-            lines.append(f"| {result.name} | {result.model} | {result.promoted} | {shown} |")
+            lines.append(
+                f"| {result.name} | {result.model} | {result.promoted} | {result.gate} | "
+                f"{shown_metrics(result.metrics)} | {shown_metrics(result.baseline_metrics)} |"
+            )
     if ingest.defaults_used:
         lines += ["", "Defaults used:", *[f"- {item}" for item in ingest.defaults_used]]
     lines += ["", f"Published: {', '.join(published)}"]
     if mlflow_run_id:
         lines.append(f"MLflow parent run: `{mlflow_run_id}`")
     return "\n".join(lines)
+
+
+def shown_metrics(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())) or "-"
 
 
 @task(name="report", cache_policy=NO_CACHE)

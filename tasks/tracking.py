@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from nightshift.settings import Settings
 
 if TYPE_CHECKING:
+    import polars as pl
     from mlflow import MlflowClient
 
 
@@ -164,6 +165,19 @@ def log_torch_model(
     if promote:
         tracking_client(settings).set_registered_model_alias(registered_name, "champion", version)
     return version
+
+
+def log_frames(
+    settings: Settings, mlflow_run_id: str, artifact_path: str, frames: Mapping[str, pl.DataFrame]
+) -> None:
+    """Log Polars frames as Parquet artifacts under `artifact_path` (file name -> frame)."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, frame in frames.items():
+            frame.write_parquet(Path(tmp) / name)
+        tracking_client(settings).log_artifacts(mlflow_run_id, tmp, artifact_path)
 
 
 def finish_child_run(settings: Settings, mlflow_run_id: str, failed: bool = False) -> None:

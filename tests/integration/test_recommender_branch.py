@@ -103,6 +103,8 @@ def test_the_branch_publishes_recommendations_with_lineage_and_a_child_run(
     assert len(epochs) >= 1 and [m.step for m in epochs] == list(range(1, len(epochs) + 1))
     promoted = metrics["promoted"] == 1.0
     assert promoted == (metrics["test_ndcg"] > 1.05 * metrics["baseline_ndcg"])
+    index = {a.path for a in client.list_artifacts(child_id, "index")}
+    assert index == {"index/customers.parquet", "index/items.parquet"}
     version = client.get_model_version("nightshift-recommender", "1")
     assert version.run_id == child_id
     if promoted:
