@@ -15,6 +15,7 @@ from prefect.runtime import flow_run
 from nightshift.errors import ConfigError
 from nightshift.settings import Settings, load_settings
 from tasks.branch import BranchResult
+from tasks.demand import run_demand
 from tasks.features import build_features, build_kpis
 from tasks.ingest import ingest_landing
 from tasks.publish import publish_marts
@@ -26,6 +27,7 @@ from tasks.tracking import finish_parent_run, start_parent_run
 # name -> task(settings, run) -> BranchResult.
 MODEL_BRANCHES: dict[str, Callable[[Settings, RunContext], BranchResult]] = {
     "recommender": run_recommender,
+    "demand": run_demand,
 }
 
 

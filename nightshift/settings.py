@@ -77,6 +77,25 @@ class Settings(BaseSettings):
     recommender_epochs: int = Field(40, gt=0, description="Upper bound; early stopping decides.")
     recommender_seed: int = 7
 
+    demand_horizon_days: int = Field(28, gt=0, description="Days forecast after as_of.")
+    demand_input_days: int = Field(56, gt=6, description="Days of history the LSTM reads.")
+    demand_min_history_days: int = Field(
+        28, gt=0, description="Less sales history than this gets the category profile."
+    )
+    demand_epochs: int = Field(30, gt=0, description="Upper bound; early stopping decides.")
+    demand_windows_per_epoch: int = Field(16_384, gt=0)
+    demand_gate_margin: float = Field(
+        0.02, ge=0, lt=1, description="Promote the LSTM only if MASE < naive x (1 - margin)."
+    )
+    demand_arima_sample: int = Field(
+        20, ge=0, description="SKUs per backtest origin also forecast by ARIMA, for reference."
+    )
+    demand_seed: int = 7
+    holidays: list[date] = Field(
+        default_factory=list,
+        description="Holiday dates for the forecaster's calendar, as a JSON list.",
+    )
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -60,8 +60,11 @@ MARTS = {
     "recommendations": Table(
         "marts", "marts.recommendations", "Top products per customer, with score and source."
     ),
+    "demand_forecast": Table(
+        "marts", "marts.demand_forecast", "p10/p50/p90 units per active SKU, 28 days ahead."
+    ),
 }
-DATED_MARTS = ("kpi_daily", "recommendations")
+DATED_MARTS = ("kpi_daily", "recommendations", "demand_forecast")
 
 
 def all_tables() -> list[Table]:

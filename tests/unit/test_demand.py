@@ -1,0 +1,134 @@
+"""The demand forecaster against planted seasonality and elasticity, and its baselines."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from models.demand import (
+    DemandConfig,
+    DemandPanel,
+    backtest_and_forecast,
+    backtest_origins,
+    calendar_features,
+    fit_demand,
+    forecast_metrics,
+    seasonal_naive,
+    window_features,
+)
+
+START = date(2023, 1, 2)  # a Monday
+CONFIG = DemandConfig(epochs=8, windows_per_epoch=4096, patience=3, hidden=32)
+
+
+def planted_panel(n_series: int = 48, n_days: int = 420, seed: int = 0) -> DemandPanel:
+    """Poisson demand = level x weekly shape x price^elasticity, with step price changes.
+    The last two SKUs are new: one started 10 days ago, one never sold."""
+    rng = np.random.default_rng(seed)
+    level = np.exp(rng.uniform(np.log(0.5), np.log(30), n_series))
+    weekly = np.array([1.0, 1.1, 1.1, 1.2, 1.4, 0.6, 0.5])
+    elasticity = rng.uniform(-2.5, -0.8, n_series)
+    steps = rng.integers(0, 6, (n_series, n_days // 28 + 1))
+    price_factor = np.array([1.0, 0.8, 0.9, 1.1, 1.15, 0.85])[steps].repeat(28, axis=1)[:, :n_days]
+    dow = (np.arange(n_days) + START.weekday()) % 7
+    mean = level[:, None] * weekly[dow][None, :] * price_factor ** elasticity[:, None]
+    units = rng.poisson(mean).astype(float)
+    first_day = np.zeros(n_series, dtype=np.int64)
+    first_day[-2], first_day[-1] = n_days - 10, n_days
+    units[-2, : n_days - 10] = 0
+    units[-1] = 0
+    return DemandPanel(
+        start=START,
+        units=units,
+        price=10.0 * price_factor,
+        first_day=first_day,
+        category=np.arange(n_series) % 3,
+    )
+
+
+@pytest.fixture(scope="module")
+def night():
+    panel = planted_panel()
+    return panel, backtest_and_forecast(panel, CONFIG, gate_margin=0.02, arima_sample=4)
+
+
+def test_lstm_beats_seasonal_naive_on_the_backtest(night) -> None:
+    _, outcome = night
+    lstm, naive = outcome.metrics["lstm"], outcome.metrics["seasonal_naive"]
+    assert lstm["mase"] < 0.9 * naive["mase"]
+    assert lstm["wape"] < naive["wape"]
+    assert outcome.promoted
+    assert {"arima", "lstm_on_arima_sample"} <= set(outcome.metrics)
+    assert {"lstm/high", "lstm/mid", "lstm/low", "seasonal_naive/low"} <= set(outcome.tier_metrics)
+
+
+def test_intervals_are_calibrated_and_never_cross(night) -> None:
+    _, outcome = night
+    assert 0.65 <= outcome.metrics["lstm"]["coverage"] <= 0.95
+    fan = outcome.forecast
+    assert (fan >= 0).all()
+    assert (fan[..., 0] <= fan[..., 1] + 1e-9).all() and (fan[..., 1] <= fan[..., 2] + 1e-9).all()
+
+
+def test_new_skus_get_a_flagged_category_profile(night) -> None:
+    panel, outcome = night
+    assert outcome.is_fallback.tolist() == [False] * (panel.units.shape[0] - 2) + [True, True]
+    never_sold = outcome.forecast[-1]
+    assert np.isfinite(never_sold).all() and never_sold[:, 1].sum() > 0
+    same_category = panel.category == panel.category[-1]
+    recent = panel.units[same_category][:-2, -28:].mean()
+    assert never_sold[:, 1].mean() == pytest.approx(recent, rel=0.35)
+
+
+def test_the_forecast_follows_the_weekly_shape(night) -> None:
+    panel, outcome = night
+    days = [panel.start + timedelta(days=panel.n_days + h) for h in range(28)]
+    weekend = np.array([d.weekday() >= 5 for d in days])
+    p50 = outcome.forecast[:-2, :, 1]
+    assert p50[:, weekend].mean() < 0.7 * p50[:, ~weekend].mean()  # planted: ~0.45x
+
+
+def test_training_is_deterministic_for_a_seed() -> None:
+    panel = planted_panel(n_series=12, n_days=200)
+    config = DemandConfig(epochs=1, windows_per_epoch=512, hidden=8)
+    a = fit_demand(panel, 172, config)
+    b = fit_demand(panel, 172, config)
+    assert all(np.array_equal(a.state[k], b.state[k]) for k in a.state)
+
+
+def test_windows_are_scaled_and_hide_the_future() -> None:
+    panel = planted_panel(n_series=4, n_days=120)
+    units = np.concatenate([panel.units, np.zeros((4, 28))], axis=1)
+    price = np.concatenate([panel.price, np.repeat(panel.price[:, -1:], 28, 1)], axis=1)
+    calendar = calendar_features(panel.dates(28), frozenset())
+    x, target, scale = window_features(
+        units, price, calendar, panel.first_day, np.array([0, 1]), np.array([80, 90]), 56, 28
+    )
+    assert x.shape == (2, 84, 8) and target.shape == (2, 28)
+    assert (x[:, 56:, 0] == 0).all() and (x[:, 56:, 1] == 0).all()  # no peeking at targets
+    expected = np.log1p(panel.units[0, 80:108]) / scale[0]
+    assert np.allclose(target[0], expected)
+    assert scale[0] == pytest.approx(1 + np.log1p(panel.units[0, 24:80]).mean(), rel=1e-5)
+
+
+def test_seasonal_naive_repeats_last_week_and_metrics_are_hand_checked() -> None:
+    panel = planted_panel(n_series=2, n_days=100)
+    fan = seasonal_naive(panel, np.array([0]), 70, 14)
+    assert np.array_equal(fan[0, :7, 1], panel.units[0, 63:70])
+    assert np.array_equal(fan[0, 7:, 1], panel.units[0, 63:70])
+    forecast = np.array([[[0.0, 1.0, 2.0], [1.0, 2.0, 3.0]]])
+    metrics = forecast_metrics(forecast, np.array([[1.0, 4.0]]), np.array([2.0]))
+    assert metrics["mase"] == pytest.approx((0 + 2) / 2 / 2)
+    assert metrics["wape"] == pytest.approx(2 / 5)
+    assert metrics["coverage"] == pytest.approx(0.5)
+
+
+def test_backtest_origins_cover_the_last_horizon() -> None:
+    assert backtest_origins(400, 28) == [372, 386]
+
+
+def test_too_short_a_history_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="needs at least"):
+        backtest_and_forecast(planted_panel(n_series=4, n_days=60), CONFIG, 0.02)
