@@ -34,6 +34,7 @@ bench: ## run the benchmarks in bench/ (slow; prints comparisons against peers)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/recommender.py
+	$(BIN)/python bench/demand.py
 
 clean: ## remove the local home (.nightshift) — all generated data, warehouse and marts
 	rm -rf .nightshift
