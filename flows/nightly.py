@@ -18,6 +18,7 @@ from tasks.branch import BranchResult
 from tasks.demand import run_demand
 from tasks.features import build_features, build_kpis
 from tasks.ingest import ingest_landing
+from tasks.inventory import run_inventory
 from tasks.publish import publish_marts
 from tasks.recommender import run_recommender
 from tasks.report import write_run_artifacts
@@ -28,6 +29,7 @@ from tasks.tracking import finish_parent_run, start_parent_run
 MODEL_BRANCHES: dict[str, Callable[[Settings, RunContext], BranchResult]] = {
     "recommender": run_recommender,
     "demand": run_demand,
+    "inventory": run_inventory,
 }
 
 

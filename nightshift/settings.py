@@ -91,6 +91,23 @@ class Settings(BaseSettings):
         20, ge=0, description="SKUs per backtest origin also forecast by ARIMA, for reference."
     )
     demand_seed: int = 7
+    inventory_service_level: float = Field(
+        0.95, gt=0.5, lt=1, description="Target cycle service level for every SKU by default."
+    )
+    inventory_category_service_levels: dict[str, float] = Field(
+        default_factory=dict,
+        description='Per-category overrides as JSON, e.g. {"christmas": 0.98}.',
+    )
+    inventory_review_days: int = Field(7, gt=0, description="Days between order decisions.")
+    inventory_min_history_days: int = Field(28, gt=0)
+    inventory_backtest_weeks: int = Field(
+        8, gt=0, description="Weeks of policy replay that measure the achieved service level."
+    )
+    inventory_gate_tolerance: float = Field(
+        0.05, ge=0, description="Gate: achieved service level within this of the target."
+    )
+    inventory_batch_size: int = Field(100, gt=0, description="SKUs per parallel batch.")
+    inventory_workers: int = Field(2, gt=0, description="Processes planning batches.")
     holidays: list[date] = Field(
         default_factory=list,
         description="Holiday dates for the forecaster's calendar, as a JSON list.",

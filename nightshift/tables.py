@@ -63,8 +63,11 @@ MARTS = {
     "demand_forecast": Table(
         "marts", "marts.demand_forecast", "p10/p50/p90 units per active SKU, 28 days ahead."
     ),
+    "inventory_plan": Table(
+        "marts", "marts.inventory_plan", "What to order per product: safety stock, reorder point."
+    ),
 }
-DATED_MARTS = ("kpi_daily", "recommendations", "demand_forecast")
+DATED_MARTS = ("kpi_daily", "recommendations", "demand_forecast", "inventory_plan")
 
 
 def all_tables() -> list[Table]:

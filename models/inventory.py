@@ -1,0 +1,355 @@
+"""Inventory planning per SKU: classify the demand series, fit the model its class calls for,
+and turn the model's lead-time demand distribution into safety stock, reorder point and an
+order quantity. Pure numpy/statsmodels; every SKU gets an answer, and every fallback says why.
+
+Classes (Syntetos-Boylan on the non-zero days): ADI = days / non-zero days and CV² of the
+non-zero sizes. smooth (ADI < 1.32, CV² < 0.49) and erratic (ADI < 1.32, CV² >= 0.49) get a
+SARIMA; intermittent (ADI >= 1.32) gets Croston with the SBA correction; constant (no
+variation, including all-zero) and too_short (< min_history_days of sales history) get the
+mean. A SARIMA that raises or does not converge falls back to the mean, with the reason.
+
+Lead-time demand is the sum of the daily forecasts over the protection period, and its
+variance is the model's own: for SARIMA, sigma² · Σ_k (Σ_{j<=k} psi_j)², which accounts for
+the autocorrelation of forecast errors across the days (a sum of the per-day variances
+would understate it for persistent series); for Croston and the mean model, days are
+independent and the variance is days · sigma_d².
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+
+import numpy as np
+
+ADI_CUTOFF = 1.32
+CV2_CUTOFF = 0.49
+CLASSES = ("smooth", "erratic", "intermittent", "constant", "too_short")
+
+
+@dataclass(frozen=True)
+class InventoryConfig:
+    service_level: float = 0.95
+    review_days: int = 7  # the period between order decisions, protected on top of the lead time
+    history_days: int = 365  # the most recent days a model is fitted on
+    min_history_days: int = 28
+    croston_alpha: float = 0.1
+    seasonal_period: int = 7
+    max_iter: int = 50  # optimiser iterations per SARIMA candidate: speed over the last 0.1% of fit
+    horizon_days: int = 120  # how far the stock projection looks for a stock-out
+
+
+@dataclass(frozen=True)
+class DemandModel:
+    """A fitted per-SKU model, reduced to what the policy needs."""
+
+    demand_class: str
+    model: str  # e.g. "sarima(1,0,1)(1,0,0,7)", "croston_sba", "mean"
+    mean_daily: np.ndarray  # (horizon,) forecast mean per day
+    psi: np.ndarray | None  # MA(inf) weights for SARIMA; None when days are independent
+    sigma2: float  # innovation variance (SARIMA) or daily demand variance (others)
+    fallback_reason: str | None = None
+    converged: bool = True
+    # Re-forecast from a longer history with the fitted parameters held fixed (what the
+    # next nights would do without refitting); None when the forecast does not depend on it.
+    condition: Callable[[np.ndarray], DemandModel] | None = field(default=None, repr=False)
+
+    def sum_variance(self, days: int) -> float:
+        """Variance of total demand over the next `days` days, as the model sees it."""
+        if days <= 0:
+            return 0.0
+        if self.psi is None:
+            return days * self.sigma2
+        cumulative = np.cumsum(self.psi[:days])
+        return float(self.sigma2 * np.sum(cumulative**2))
+
+
+def classify(history: np.ndarray, min_history_days: int) -> str:
+    """The demand class of a daily series (already trimmed to start at the first sale)."""
+    if history.size < min_history_days:
+        return "too_short"
+    if np.all(history == history[0]):
+        return "constant"
+    nonzero = history[history > 0]
+    if nonzero.size == 0:
+        return "constant"
+    adi = history.size / nonzero.size
+    cv2 = float(np.var(nonzero) / np.mean(nonzero) ** 2) if nonzero.size > 1 else 0.0
+    if adi >= ADI_CUTOFF:
+        return "intermittent"
+    return "erratic" if cv2 >= CV2_CUTOFF else "smooth"
+
+
+def mean_model(
+    history: np.ndarray, horizon: int, demand_class: str, reason: str | None
+) -> DemandModel:
+    """Flat mean with iid days. With under two days of history, Poisson variance (= mean)."""
+    mean = float(history.mean()) if history.size else 0.0
+    variance = float(history.var(ddof=1)) if history.size > 1 else max(mean, 0.0)
+    return DemandModel(demand_class, "mean", np.full(horizon, mean), None, variance, reason)
+
+
+def croston_sba(history: np.ndarray, horizon: int, alpha: float) -> DemandModel:
+    """Croston's method with the Syntetos-Boylan bias correction: smoothed non-zero size over
+    smoothed interval, times (1 - alpha/2). Daily variance is the history's (iid days)."""
+    nonzero = np.flatnonzero(history > 0)
+    size, interval = float(history[nonzero[0]]), float(nonzero[0] + 1)
+    for previous, current in zip(nonzero[:-1], nonzero[1:], strict=True):
+        size += alpha * (history[current] - size)
+        interval += alpha * ((current - previous) - interval)
+    rate = (1 - alpha / 2) * size / interval
+    return DemandModel(
+        "intermittent", "croston_sba", np.full(horizon, rate), None, float(history.var(ddof=1)),
+        condition=lambda longer: croston_sba(np.maximum(longer, 0.0), horizon, alpha),
+    )  # fmt: skip
+
+
+def fit_sarima(
+    history: np.ndarray, horizon: int, demand_class: str, config: InventoryConfig
+) -> DemandModel:
+    """The best of a few small SARIMA orders by AICc (bounded search, short optimisation),
+    with warnings captured: a non-converged or failing fit falls back to the mean model."""
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+    from statsmodels.tsa.arima.model import ARIMA
+    from statsmodels.tsa.arima_process import arma2ma
+
+    s = config.seasonal_period
+    candidates = [
+        ((1, 0, 0), (0, 0, 0, 0)),
+        ((1, 0, 1), (0, 0, 0, 0)),
+        ((1, 0, 0), (1, 0, 0, s)),
+        ((1, 0, 1), (1, 0, 0, s)),
+    ]
+    best = None
+    not_converged = 0
+    errors = []
+    for order, seasonal in candidates:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                # statsmodels' ARIMA front end to the state-space model: about 3x faster
+                # than SARIMAX(...).fit() on these orders, same likelihood.
+                result = ARIMA(history, order=order, seasonal_order=seasonal, trend="c").fit(
+                    method="statespace", method_kwargs={"maxiter": config.max_iter}
+                )
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                errors.append(f"{order}{seasonal}: {exc}")
+                continue
+        converged = bool(result.mle_retvals.get("converged", True)) and not any(
+            issubclass(w.category, ConvergenceWarning) for w in caught
+        )
+        not_converged += not converged
+        if converged and np.isfinite(result.aicc) and (best is None or result.aicc < best[0]):
+            best = (result.aicc, order, seasonal, result)
+    if best is None:
+        reason = "sarima failed: " + (
+            errors[0] if errors else f"{not_converged} candidates did not converge"
+        )
+        model = mean_model(history, horizon, demand_class, reason)
+        return DemandModel(**{**model.__dict__, "converged": False})
+    _, order, seasonal, result = best
+    mean = np.maximum(np.asarray(result.forecast(horizon)), 0.0)
+    psi = arma2ma(result.polynomial_ar, result.polynomial_ma, lags=horizon)
+    name = f"sarima{order}{seasonal if seasonal[3] else ''}".replace(" ", "")
+    sigma2 = float(result.params[result.model.param_names.index("sigma2")])
+    fitted = DemandModel(demand_class, name, mean, psi, sigma2)
+
+    def condition(longer: np.ndarray) -> DemandModel:
+        updated = result.apply(np.maximum(longer, 0.0)[-config.history_days :])
+        return replace(fitted, mean_daily=np.maximum(np.asarray(updated.forecast(horizon)), 0.0))
+
+    return replace(fitted, condition=condition)
+
+
+def fit_demand_model(history: np.ndarray, config: InventoryConfig) -> DemandModel:
+    """Classify the series and fit its model over the last `history_days` (>= 0 demand)."""
+    horizon = config.horizon_days
+    y = np.maximum(np.asarray(history, dtype=np.float64), 0.0)[-config.history_days :]
+    demand_class = classify(y, config.min_history_days)
+    if demand_class in ("too_short", "constant"):
+        return mean_model(y, horizon, demand_class, None)
+    if demand_class == "intermittent":
+        return croston_sba(y, horizon, config.croston_alpha)
+    return fit_sarima(y, horizon, demand_class, config)
+
+
+def z_value(service_level: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(service_level))
+
+
+def safety_stock(
+    z: float, demand_variance: float, mean_daily: float, lead_time_std_days: float | None
+) -> float:
+    """z · sqrt(Var(demand over the protection period) + d̄² · σ_L²).
+
+    With iid days Var = L · σ_d², giving the textbook z·sqrt(L·σ_d² + d̄²·σ_L²); with a
+    SARIMA it is the model's variance of the period's total.
+    """
+    lead_var = (lead_time_std_days or 0.0) ** 2
+    return z * math.sqrt(max(demand_variance, 0.0) + mean_daily**2 * lead_var)
+
+
+@dataclass(frozen=True)
+class Policy:
+    lead_time_demand: float
+    safety_stock: float
+    reorder_point: float
+    order_up_to: float
+    order_qty: float
+    days_of_cover: float | None
+    stockout_date: date | None
+
+
+def plan(
+    model: DemandModel,
+    lead_time_days: int,
+    lead_time_std_days: float | None,
+    on_hand: float,
+    on_order: float,
+    as_of: date,
+    service_level: float,
+    review_days: int,
+) -> Policy:
+    """The (R, s, S) policy for one SKU from its model.
+
+    reorder point s = demand over the lead time + safety stock; order-up-to S = demand over
+    lead time + review period + safety stock, where the safety stock covers the forecast
+    uncertainty over that whole protection period (and lead-time variability). Order
+    S - (on_hand + on_order) when the position is at or below s.
+    """
+    protection = lead_time_days + review_days
+    mean = model.mean_daily
+    d_bar = float(mean[:protection].mean()) if protection else 0.0
+    ss = safety_stock(
+        z_value(service_level), model.sum_variance(protection), d_bar, lead_time_std_days
+    )
+    lead_demand = float(mean[:lead_time_days].sum())
+    reorder_point = lead_demand + ss
+    order_up_to = float(mean[:protection].sum()) + ss
+    position = on_hand + on_order
+    order_qty = math.ceil(order_up_to - position) if position <= reorder_point else 0
+    cover = on_hand / d_bar if d_bar > 0 else None
+    cumulative = np.cumsum(mean)
+    out = np.flatnonzero(cumulative > on_hand)
+    stockout = as_of + timedelta(days=int(out[0]) + 1) if out.size else None
+    return Policy(
+        lead_demand, ss, reorder_point, order_up_to, float(max(order_qty, 0)), cover, stockout
+    )
+
+
+def replay_service_level(
+    model: DemandModel,
+    past: np.ndarray,
+    actual: np.ndarray,
+    lead_time_days: int,
+    lead_time_std_days: float | None,
+    service_level: float,
+    review_days: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replay the policy weekly over `actual`, the days after `past` (the model's data).
+
+    At each review the model re-forecasts from everything seen so far with its parameters
+    fixed, and the position is raised to S; the cycle meets its service level when the
+    demand over the protection period does not exceed S. Returns per review (met, ending
+    stock = max(S - demand, 0)). Only reviews whose protection period is fully observed count.
+    """
+    protection = lead_time_days + review_days
+    d_bar = float(model.mean_daily[:protection].mean())
+    ss = safety_stock(
+        z_value(service_level), model.sum_variance(protection), d_bar, lead_time_std_days
+    )
+    met, ending = [], []
+    for start in range(0, actual.size - protection + 1, review_days):
+        current = model
+        if model.condition is not None and start > 0:
+            current = model.condition(np.concatenate([past, actual[:start]]))
+        s = float(current.mean_daily[:protection].sum()) + ss
+        demand = float(np.maximum(actual[start : start + protection], 0).sum())
+        met.append(demand <= s)
+        ending.append(max(s - demand, 0.0))
+    return np.array(met, dtype=bool), np.array(ending)
+
+
+@dataclass(frozen=True)
+class SkuInput:
+    """One SKU's demand history (first sale to as_of) and stock position."""
+
+    sku: str
+    history: np.ndarray
+    lead_time_days: int
+    lead_time_std_days: float | None
+    on_hand: float
+    on_order: float
+    service_level: float
+
+
+def fit_baseline(history: np.ndarray, config: InventoryConfig) -> DemandModel:
+    """The textbook baseline: the mean of the recent history with independent days."""
+    y = np.maximum(np.asarray(history, dtype=np.float64), 0.0)[-config.history_days :]
+    model = mean_model(y, config.horizon_days, classify(y, config.min_history_days), None)
+    return replace(model, model="baseline")
+
+
+def plan_batch(
+    skus: list[SkuInput],
+    config: InventoryConfig,
+    as_of: date,
+    backtest_days: int,
+    baseline: bool = False,
+) -> list[dict[str, object]]:
+    """Backtest and plan a batch of SKUs; one row per SKU, whatever its data.
+
+    The backtest fits on the history before the last `backtest_days` and replays the policy
+    over them; the plan fits on everything. `baseline` plans with the mean model instead
+    (what a failed gate publishes). Pure and order-independent, so batches can run in any
+    process in any order and give the same rows.
+    """
+    fit = fit_baseline if baseline else fit_demand_model
+    rows = []
+    for item in skus:
+        protection = item.lead_time_days + config.review_days
+        horizon = max(config.horizon_days, backtest_days + protection)
+        local = InventoryConfig(**{**config.__dict__, "horizon_days": horizon})
+        met = ending = np.empty(0)
+        if item.history.size - backtest_days >= config.min_history_days:
+            before = item.history[:-backtest_days]
+            past = fit(before, local)
+            met, ending = replay_service_level(
+                past, before, item.history[-backtest_days:], item.lead_time_days,
+                item.lead_time_std_days, item.service_level, config.review_days,
+            )  # fmt: skip
+        model = fit(item.history, local)
+        policy = plan(
+            model, item.lead_time_days, item.lead_time_std_days, item.on_hand, item.on_order,
+            as_of, item.service_level, config.review_days,
+        )  # fmt: skip
+        rows.append(
+            {
+                "sku": item.sku,
+                "demand_class": model.demand_class,
+                "model": model.model,
+                "fallback_reason": model.fallback_reason,
+                "converged": model.converged,
+                "lead_time_days": item.lead_time_days,
+                "lead_time_demand": policy.lead_time_demand,
+                "safety_stock": policy.safety_stock,
+                "reorder_point": policy.reorder_point,
+                "order_up_to": policy.order_up_to,
+                "on_hand": item.on_hand,
+                "on_order": item.on_order,
+                "order_qty": policy.order_qty,
+                "days_of_cover": policy.days_of_cover,
+                "stockout_date": policy.stockout_date,
+                "service_level_target": item.service_level,
+                "backtest_cycles": int(met.size),
+                "backtest_cycles_met": int(met.sum()),
+                "backtest_mean_ending_stock": float(ending.mean()) if ending.size else None,
+                "forecast_28d": model.mean_daily[:28].round(4).tolist(),
+            }
+        )
+    return rows

@@ -1,0 +1,13 @@
+-- Every product the planner covers, with its stock position and lead time (defaults where
+-- no snapshot landed, flagged in features.dim_inventory) and its category for service levels.
+select
+    i.sku,
+    coalesce(p.category, 'unknown') as category,
+    i.on_hand,
+    i.on_order,
+    i.lead_time_days,
+    i.lead_time_std_days,
+    i.is_default
+from features.dim_inventory as i
+join features.dim_product as p using (sku)
+order by i.sku;

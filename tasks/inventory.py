@@ -1,0 +1,245 @@
+"""The inventory branch: read demand histories and stock positions, plan every SKU in
+parallel batches, replay the policy to measure the achieved service level, gate on it, log
+a child MLflow run, and build `marts.inventory_plan`.
+
+IO and process fan-out only: the modelling is `models.inventory.plan_batch`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date
+from multiprocessing import get_context
+
+import numpy as np
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from models.inventory import InventoryConfig, SkuInput, plan_batch
+from nightshift.runlog import progress_reporter, task_logger
+from nightshift.settings import Settings
+from nightshift.warehouse import open_warehouse, query_frame, run_sql
+from tasks.branch import BranchResult
+from tasks.runs import RunContext
+from tasks.tracking import finish_child_run, log_flat, start_child_run, tracking_client
+
+MART = "inventory_plan"
+
+
+def inventory_config(settings: Settings) -> InventoryConfig:
+    return InventoryConfig(
+        service_level=settings.inventory_service_level,
+        review_days=settings.inventory_review_days,
+        min_history_days=settings.inventory_min_history_days,
+    )
+
+
+def load_skus(settings: Settings, as_of: date) -> list[SkuInput]:
+    """Every product with its demand history (first sale to as_of) and stock position."""
+    with open_warehouse(settings) as con:
+        positions = query_frame(con, "inventory/positions.sql")
+        daily = query_frame(con, "demand/daily_units.sql", {"as_of": as_of})
+    grouped = daily.group_by("sku", maintain_order=True).agg(pl.col("units_net"))
+    histories = {
+        sku: np.asarray(values, dtype=np.float64)
+        for sku, values in zip(grouped["sku"], grouped["units_net"].to_list(), strict=True)
+    }
+    overrides = settings.inventory_category_service_levels
+    return [
+        SkuInput(
+            sku=row["sku"],
+            history=histories.get(row["sku"], np.zeros(0)),
+            lead_time_days=int(row["lead_time_days"]),
+            lead_time_std_days=row["lead_time_std_days"],
+            on_hand=float(row["on_hand"]),
+            on_order=float(row["on_order"]),
+            service_level=overrides.get(row["category"], settings.inventory_service_level),
+        )
+        for row in positions.iter_rows(named=True)
+    ]
+
+
+def plan_all(
+    skus: list[SkuInput],
+    config: InventoryConfig,
+    as_of: date,
+    backtest_days: int,
+    batch_size: int,
+    workers: int,
+    baseline: bool = False,
+) -> list[dict[str, object]]:
+    """Plan every SKU in batches, across `workers` processes when there is more than one
+    batch. Batches are pure, so the rows are the same serial or parallel, in SKU order.
+
+    Workers are spawned, not forked: the parent runs Prefect and torch threads, and forking
+    a multi-threaded process can deadlock the child.
+    """
+    batches = [skus[i : i + batch_size] for i in range(0, len(skus), batch_size)]
+    report = progress_reporter(f"planning {len(skus)} SKUs", len(batches))
+    results: list[list[dict[str, object]]] = []
+    if workers <= 1 or len(batches) <= 1:
+        for done, batch in enumerate(batches, 1):
+            results.append(plan_batch(batch, config, as_of, backtest_days, baseline))
+            report(done)
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            futures = [
+                pool.submit(plan_batch, batch, config, as_of, backtest_days, baseline)
+                for batch in batches
+            ]
+            for done, future in enumerate(futures, 1):
+                results.append(future.result())
+                report(done)
+    return [row for batch in results for row in batch]
+
+
+def service_summary(rows: list[dict[str, object]]) -> dict[str, float]:
+    """Achieved cycle service level and target, overall and per demand class."""
+    frame = pl.DataFrame(rows).select(
+        "demand_class", "backtest_cycles", "backtest_cycles_met", "service_level_target",
+        "backtest_mean_ending_stock", "order_qty",
+    )  # fmt: skip
+    replayed = frame.filter(pl.col("backtest_cycles") > 0)
+    summary: dict[str, float] = {}
+    for name, part in [("all", replayed), *replayed.group_by("demand_class")]:
+        label = name if isinstance(name, str) else name[0]
+        cycles = part["backtest_cycles"].sum()
+        if cycles:
+            summary[f"service_level_{label}"] = part["backtest_cycles_met"].sum() / cycles
+            summary[f"service_target_{label}"] = float(
+                (part["service_level_target"] * part["backtest_cycles"]).sum() / cycles
+            )
+            summary[f"mean_ending_stock_{label}"] = float(part["backtest_mean_ending_stock"].mean())
+    return summary
+
+
+def plot_samples(rows: list[dict[str, object]], skus: list[SkuInput], top: int = 4):
+    """Recent demand, the forecast and the reorder point for the top-selling SKUs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    volume = [float(np.maximum(item.history[-90:], 0).sum()) for item in skus]
+    chosen = np.argsort(volume)[::-1][:top]
+    figure, axes = plt.subplots(top, 1, figsize=(9, 2.2 * top), squeeze=False)
+    for ax, index in zip(axes[:, 0], chosen, strict=False):
+        item, row = skus[index], rows[index]
+        history = np.maximum(item.history[-90:], 0)
+        forecast = np.asarray(row["forecast_28d"])
+        ax.plot(np.arange(-history.size, 0), history, color="black", lw=1, label="demand")
+        ax.plot(np.arange(forecast.size), forecast, lw=1.5, label=f"{row['model']} forecast")
+        ax.set_title(
+            f"{item.sku} ({row['demand_class']}): reorder point {row['reorder_point']:.0f}, "
+            f"on hand {item.on_hand:.0f}, order {row['order_qty']:.0f}",
+            fontsize=9,
+        )
+        ax.legend(fontsize=7, loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+@task(name="inventory", cache_policy=NO_CACHE)
+def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
+    """Plan stock for `run.as_of`, gate on the replayed service level, build the mart."""
+    logger = task_logger(__name__)
+    config = inventory_config(settings)
+    skus = load_skus(settings, run.as_of)
+    backtest_days = 7 * settings.inventory_backtest_weeks
+    child = start_child_run(settings, run.mlflow_run_id, "inventory", run.run_id, run.as_of)
+    try:
+        digest = hashlib.sha256()
+        for item in skus:
+            digest.update(item.sku.encode())
+            digest.update(np.round(item.history, 6).tobytes())
+        log_flat(
+            settings,
+            child,
+            params={
+                **config.__dict__,
+                "backtest_weeks": settings.inventory_backtest_weeks,
+                "gate_tolerance": settings.inventory_gate_tolerance,
+                "batch_size": settings.inventory_batch_size,
+                "workers": settings.inventory_workers,
+                "category_service_levels": settings.inventory_category_service_levels,
+                "n_skus": len(skus),
+            },
+            tags={"nightshift.input_digest": digest.hexdigest()},
+        )
+        rows = plan_all(
+            skus, config, run.as_of, backtest_days,
+            settings.inventory_batch_size, settings.inventory_workers,
+        )  # fmt: skip
+        summary = service_summary(rows)
+        achieved = summary.get("service_level_all")
+        target = summary.get("service_target_all", settings.inventory_service_level)
+        promoted = achieved is not None and achieved >= target - settings.inventory_gate_tolerance
+        gate = (
+            f"achieved service level {achieved:.3f} vs target {target:.3f} "
+            f"(needs >= target - {settings.inventory_gate_tolerance})"
+            if achieved is not None
+            else "no SKU with enough history to replay the policy"
+        )
+        classes = Counter(str(r["demand_class"]) for r in rows)
+        reasons = Counter(
+            str(r["fallback_reason"]).split(":")[0] for r in rows if r["fallback_reason"]
+        )
+        orders = np.array([float(r["order_qty"]) for r in rows])
+        metrics = {
+            **summary,
+            **{f"class_{k}": float(v) for k, v in classes.items()},
+            **{f"fallback_{k.replace(' ', '_')}": float(v) for k, v in reasons.items()},
+            "skus_to_order": float((orders > 0).sum()),
+            "units_to_order": float(orders.sum()),
+            "order_qty_p50": float(np.median(orders[orders > 0])) if (orders > 0).any() else 0.0,
+            "order_qty_p90": float(np.quantile(orders[orders > 0], 0.9))
+            if (orders > 0).any()
+            else 0.0,
+            "promoted": float(promoted),
+        }
+        if not promoted:
+            rows = plan_all(
+                skus, config, run.as_of, backtest_days,
+                settings.inventory_batch_size, settings.inventory_workers, baseline=True,
+            )  # fmt: skip
+            baseline_summary = service_summary(rows)
+            metrics.update({f"baseline_{k}": v for k, v in baseline_summary.items()})
+        log_flat(settings, child, metrics=metrics, tags={"nightshift.gate": gate})
+        figure = plot_samples(rows, skus)
+        try:
+            tracking_client(settings).log_figure(child, figure, "sample_plans.png")
+        finally:
+            import matplotlib.pyplot as plt
+
+            plt.close(figure)
+        frame = pl.DataFrame(rows).drop("forecast_28d", "backtest_mean_ending_stock", "converged")
+        with open_warehouse(settings) as con:
+            con.register("inventory_plan_rows", frame)
+            try:
+                run_sql(
+                    con,
+                    "marts/inventory_plan.sql",
+                    {"as_of": run.as_of, "run_id": run.run_id, "mlflow_run_id": child},
+                )
+            finally:
+                con.unregister("inventory_plan_rows")
+    except BaseException:
+        finish_child_run(settings, child, failed=True)
+        raise
+    finish_child_run(settings, child)
+    logger.info(
+        "inventory: %s; %d SKUs planned, %d to order", gate, len(rows), int((orders > 0).sum())
+    )
+    return BranchResult(
+        name="inventory",
+        marts=[MART],
+        model="per-SKU models" if promoted else "baseline",
+        metrics={k: v for k, v in summary.items() if k.endswith("_all")},
+        baseline_metrics={"service_target": target},
+        promoted=promoted,
+        mlflow_run_id=child,
+        gate=gate,
+    )

@@ -1,0 +1,136 @@
+"""The inventory planner: hand-computed policy, classification, planted ARIMA, coverage."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from models.inventory import (
+    DemandModel,
+    InventoryConfig,
+    SkuInput,
+    classify,
+    fit_demand_model,
+    plan,
+    plan_batch,
+    replay_service_level,
+    safety_stock,
+    z_value,
+)
+
+AS_OF = date(2024, 6, 30)
+
+
+def ar1(rng: np.random.Generator, n: int, phi: float = 0.6, mu: float = 20, sd: float = 3):
+    x = np.empty(n)
+    x[0] = mu
+    shocks = rng.normal(0, sd, n)
+    for t in range(1, n):
+        x[t] = mu + phi * (x[t - 1] - mu) + shocks[t]
+    return x
+
+
+def test_safety_stock_matches_hand_computed_cases() -> None:
+    z = z_value(0.95)
+    assert z == pytest.approx(1.6449, abs=1e-4)
+    # iid days: L = 9, sigma_d = 2 -> sqrt(9 * 4) = 6
+    assert safety_stock(z, 9 * 4.0, 5.0, None) == pytest.approx(z * 6)
+    # with lead-time variability: d_bar = 5, sigma_L = 2 -> sqrt(36 + 25 * 4)
+    assert safety_stock(z, 9 * 4.0, 5.0, 2.0) == pytest.approx(z * np.sqrt(136))
+
+
+def test_the_policy_on_a_hand_made_model() -> None:
+    model = DemandModel("smooth", "mean", np.full(120, 4.0), None, 9.0)
+    policy = plan(
+        model, 10, None, on_hand=30, on_order=5, as_of=AS_OF, service_level=0.95, review_days=7
+    )
+    ss = z_value(0.95) * np.sqrt(17 * 9.0)
+    assert policy.lead_time_demand == pytest.approx(40)
+    assert policy.safety_stock == pytest.approx(ss)
+    assert policy.reorder_point == pytest.approx(40 + ss)
+    assert policy.order_up_to == pytest.approx(68 + ss)
+    assert policy.order_qty == np.ceil(68 + ss - 35)
+    assert policy.days_of_cover == pytest.approx(7.5)
+    assert policy.stockout_date == date(2024, 7, 8)  # 4/day: the 8th day takes stock past 30
+    well_stocked = plan(model, 10, None, 500, 0, AS_OF, 0.95, 7)
+    assert well_stocked.order_qty == 0
+
+
+def test_autocorrelated_errors_widen_the_lead_time_variance() -> None:
+    psi = 0.6 ** np.arange(30)
+    model = DemandModel("smooth", "sarima", np.full(30, 20.0), psi, 9.0)
+    independent = 10 * 9.0 * np.sum(psi[:1] ** 2)
+    assert model.sum_variance(10) > 2 * independent
+    expected = 9.0 * sum(np.sum(psi[: k + 1]) ** 2 for k in range(10))
+    assert model.sum_variance(10) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("series", "expected"),
+    [
+        (np.full(100, 3.0), "constant"),
+        (np.zeros(100), "constant"),
+        (np.array([2.0, 0, 1]), "too_short"),
+        (np.tile([5.0, 6, 4, 5, 6, 5, 4], 15), "smooth"),
+        (np.tile([1.0, 20, 2, 15, 1, 30, 3], 15), "erratic"),
+        (np.tile([0.0, 0, 3, 0, 0, 0, 4], 15), "intermittent"),
+    ],
+)
+def test_classification_rules(series: np.ndarray, expected: str) -> None:
+    assert classify(series, 28) == expected
+
+
+def test_a_planted_ar1_is_recovered() -> None:
+    rng = np.random.default_rng(3)
+    model = fit_demand_model(ar1(rng, 365), InventoryConfig())
+    assert model.demand_class == "smooth" and model.model.startswith("sarima")
+    assert model.psi[1] == pytest.approx(0.6, abs=0.12)  # lag-1 response of the true process
+    assert model.sigma2 == pytest.approx(9.0, rel=0.2)
+    assert model.mean_daily[60] == pytest.approx(20.0, abs=1.0)
+
+
+def test_the_replayed_service_level_is_near_target_on_planted_series() -> None:
+    rng = np.random.default_rng(5)
+    met = []
+    for _ in range(40):  # cycles of one series are correlated: many series, not many weeks
+        y = ar1(rng, 365 + 140)
+        model = fit_demand_model(y[:365], InventoryConfig(horizon_days=160))
+        cycles, _ = replay_service_level(model, y[:365], y[365:], 14, None, 0.95, 7)
+        met.append(cycles)
+    assert np.concatenate(met).mean() == pytest.approx(0.95, abs=0.05)
+
+
+def test_every_sku_gets_a_row_serial_and_parallel_alike() -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    rng = np.random.default_rng(0)
+    odd = {
+        "all_zero": np.zeros(200),
+        "constant": np.full(200, 2.0),
+        "three_days": np.array([1.0, 0, 2]),
+        "returns": np.where(rng.random(200) < 0.5, -3.0, 1.0),
+        "intermittent": np.where(rng.random(200) < 0.2, 5.0, 0.0),
+        "smooth": np.round(ar1(rng, 200)),
+    }
+    skus = [SkuInput(name, y, 14, 2.0, 10, 0, 0.95) for name, y in odd.items()]
+    config = InventoryConfig()
+    serial = plan_batch(skus, config, AS_OF, 28)
+    with ProcessPoolExecutor(2) as pool:
+        parallel = [
+            row
+            for batch in pool.map(
+                plan_batch, [skus[:3], skus[3:]], [config] * 2, [AS_OF] * 2, [28] * 2
+            )
+            for row in batch
+        ]
+    assert [r["sku"] for r in serial] == list(odd)
+    assert repr(serial) == repr(parallel)
+    classes = {r["sku"]: r["demand_class"] for r in serial}
+    assert classes["all_zero"] == classes["constant"] == "constant"
+    assert classes["three_days"] == "too_short" and classes["intermittent"] == "intermittent"
+    assert classes["returns"] in ("intermittent", "constant")  # returns are not demand
+    for row in serial:
+        assert row["safety_stock"] >= 0 and row["order_qty"] >= 0
+        assert np.isfinite(row["reorder_point"])
