@@ -108,6 +108,11 @@ class Settings(BaseSettings):
     )
     inventory_batch_size: int = Field(100, gt=0, description="SKUs per parallel batch.")
     inventory_workers: int = Field(2, gt=0, description="Processes planning batches.")
+    dask_address: str | None = Field(
+        None,
+        description="Dask scheduler (tcp://host:8786): run parallel batches on that cluster "
+        "through prefect-dask instead of local processes. Needs the `dask` extra.",
+    )
     holidays: list[date] = Field(
         default_factory=list,
         description="Holiday dates for the forecaster's calendar, as a JSON list.",

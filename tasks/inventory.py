@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from datetime import date
-from multiprocessing import get_context
 
 import numpy as np
 import polars as pl
@@ -23,6 +21,7 @@ from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_frame, run_sql
 from tasks.branch import BranchResult
+from tasks.parallel import map_batches
 from tasks.runs import RunContext
 from tasks.tracking import finish_child_run, log_flat, start_child_run, tracking_client
 
@@ -62,6 +61,19 @@ def load_skus(settings: Settings, as_of: date) -> list[SkuInput]:
     ]
 
 
+@task(name="plan-inventory-batch", cache_policy=NO_CACHE)
+def plan_inventory_batch(
+    batch: list[SkuInput],
+    config: InventoryConfig,
+    as_of: date,
+    backtest_days: int,
+    baseline: bool,
+) -> list[dict[str, object]]:
+    """One batch of SKUs as its own task run, so the Prefect UI shows the fan-out and a
+    failing batch is visible on its own rather than as one opaque branch failure."""
+    return plan_batch(batch, config, as_of, backtest_days, baseline)
+
+
 def plan_all(
     skus: list[SkuInput],
     config: InventoryConfig,
@@ -70,29 +82,26 @@ def plan_all(
     batch_size: int,
     workers: int,
     baseline: bool = False,
+    dask_address: str | None = None,
 ) -> list[dict[str, object]]:
-    """Plan every SKU in batches, across `workers` processes when there is more than one
-    batch. Batches are pure, so the rows are the same serial or parallel, in SKU order.
+    """Plan every SKU in batches of `batch_size`.
 
-    Workers are spawned, not forked: the parent runs Prefect and torch threads, and forking
-    a multi-threaded process can deadlock the child.
+    One local batch, or one worker, runs in-process (no pool start-up for tiny shops);
+    otherwise the batches are mapped as Prefect tasks (`tasks.parallel.map_batches`). Batches are
+    pure, so the rows are identical serial, local-parallel or on Dask, in SKU order.
     """
     batches = [skus[i : i + batch_size] for i in range(0, len(skus), batch_size)]
     report = progress_reporter(f"planning {len(skus)} SKUs", len(batches))
     results: list[list[dict[str, object]]] = []
-    if workers <= 1 or len(batches) <= 1:
+    if dask_address is None and (workers <= 1 or len(batches) <= 1):
         for done, batch in enumerate(batches, 1):
             results.append(plan_batch(batch, config, as_of, backtest_days, baseline))
             report(done)
     else:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            futures = [
-                pool.submit(plan_batch, batch, config, as_of, backtest_days, baseline)
-                for batch in batches
-            ]
-            for done, future in enumerate(futures, 1):
-                results.append(future.result())
-                report(done)
+        results = map_batches(
+            plan_inventory_batch, batches, workers, dask_address, report,
+            config=config, as_of=as_of, backtest_days=backtest_days, baseline=baseline,
+        )  # fmt: skip
     return [row for batch in results for row in batch]
 
 
@@ -164,6 +173,7 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
                 "gate_tolerance": settings.inventory_gate_tolerance,
                 "batch_size": settings.inventory_batch_size,
                 "workers": settings.inventory_workers,
+                "executor": "dask" if settings.dask_address else "process_pool",
                 "category_service_levels": settings.inventory_category_service_levels,
                 "n_skus": len(skus),
             },
@@ -172,6 +182,7 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
         rows = plan_all(
             skus, config, run.as_of, backtest_days,
             settings.inventory_batch_size, settings.inventory_workers,
+            dask_address=settings.dask_address,
         )  # fmt: skip
         summary = service_summary(rows)
         achieved = summary.get("service_level_all")
@@ -204,6 +215,7 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
             rows = plan_all(
                 skus, config, run.as_of, backtest_days,
                 settings.inventory_batch_size, settings.inventory_workers, baseline=True,
+                dask_address=settings.dask_address,
             )  # fmt: skip
             baseline_summary = service_summary(rows)
             metrics.update({f"baseline_{k}": v for k, v in baseline_summary.items()})

@@ -54,3 +54,51 @@ def test_the_branch_plans_every_product_with_lineage_and_a_child_run(
     assert "sample_plans.png" in {a.path for a in client.list_artifacts(child_id)}
     promoted = metrics["promoted"] == 1.0
     assert promoted == (metrics["service_level_all"] >= metrics["service_target_all"] - 0.05)
+
+
+def test_mapped_batches_match_serial_on_a_process_pool_and_on_dask(
+    nightly_home: Path,
+) -> None:
+    """The same plan serial, as Prefect tasks on a local process pool, and as Prefect tasks
+    on a real (local) Dask cluster reached by address, as NIGHTSHIFT_DASK_ADDRESS would."""
+    import asyncio
+
+    import numpy as np
+    from distributed import LocalCluster
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    from models.inventory import InventoryConfig, SkuInput
+    from tasks.inventory import plan_all
+
+    rng = np.random.default_rng(3)
+    skus = [
+        SkuInput(f"S{i}", np.round(rng.gamma(2.0, 2.0, 120)), 7, 1.0, 5, 0, 0.95) for i in range(9)
+    ]
+    config = InventoryConfig()
+
+    @flow
+    def plan_in_a_flow(workers: int, dask_address: str | None) -> list[dict[str, object]]:
+        return plan_all(skus, config, TINY_END, 14, 3, workers, dask_address=dask_address)
+
+    serial = plan_all(skus, config, TINY_END, 14, 3, workers=1)
+    pooled_state = plan_in_a_flow(2, None, return_state=True)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
+        on_dask = plan_in_a_flow(1, cluster.scheduler_address)
+    assert [r["sku"] for r in serial] == [s.sku for s in skus]
+    assert repr(pooled_state.result()) == repr(serial)
+    assert repr(on_dask) == repr(serial)
+
+    async def batch_task_runs(flow_run_id) -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                sort=TaskRunSort.EXPECTED_START_TIME_ASC,  # this server rejects sort/limit None
+                limit=50,
+            )
+        return [r.name for r in runs if r.state and r.state.is_completed()]
+
+    names = asyncio.run(batch_task_runs(pooled_state.state_details.flow_run_id))
+    assert sum(name.startswith("plan-inventory-batch") for name in names) == 3

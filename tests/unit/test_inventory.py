@@ -134,3 +134,16 @@ def test_every_sku_gets_a_row_serial_and_parallel_alike() -> None:
     for row in serial:
         assert row["safety_stock"] >= 0 and row["order_qty"] >= 0
         assert np.isfinite(row["reorder_point"])
+
+
+def test_a_dask_address_without_prefect_dask_is_a_clear_config_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from nightshift.errors import ConfigError
+    from tasks.parallel import batch_task_runner
+
+    monkeypatch.setitem(sys.modules, "prefect_dask", None)  # as if the extra were missing
+    with pytest.raises(ConfigError, match=r"tcp://10\.0\.0\.5:8786.*nightshift\[dask\]"):
+        batch_task_runner(2, "tcp://10.0.0.5:8786")

@@ -1,0 +1,78 @@
+"""Fan a list of batches out as mapped Prefect task runs: on a local pool of processes, or
+on a Dask cluster through prefect-dask when `NIGHTSHIFT_DASK_ADDRESS` is set.
+
+The batch function must be a pure, picklable Prefect task; results come back in batch order,
+so the same input gives the same output serial, local-parallel or on Dask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from nightshift.errors import ConfigError
+
+
+def batch_task_runner(workers: int, dask_address: str | None):
+    """The Dask cluster at `dask_address` when one is configured, else a pool of `workers`
+    spawned processes (spawn, not fork: the parent runs Prefect and torch threads, and
+    forking a multi-threaded process can deadlock the child)."""
+    if dask_address:
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError as exc:
+            raise ConfigError(
+                f"NIGHTSHIFT_DASK_ADDRESS is set ({dask_address}) but prefect-dask is not "
+                "installed; install the extra: pip install 'nightshift[dask]'"
+            ) from exc
+        return DaskTaskRunner(address=dask_address)
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    return ProcessPoolTaskRunner(max_workers=workers)
+
+
+@contextlib.contextmanager
+def shared_prefect_api() -> Iterator[None]:
+    """Point worker processes at this process's Prefect API.
+
+    With no PREFECT_API_URL, Prefect runs an ephemeral API in a subprocess of this one, and
+    a spawned worker that is not told its address starts an ephemeral API of its own (seconds
+    per worker, and its task runs land in a separate server). Pass the parent's address on.
+    """
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_ENABLED,
+        temporary_settings,
+    )
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the singleton the parent's client already started
+    server.start()
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        yield
+
+
+def map_batches(
+    batch_task: Any,
+    batches: list[Any],
+    workers: int,
+    dask_address: str | None,
+    report: Callable[[int], None],
+    **unmapped_parameters: Any,
+) -> list[Any]:
+    """`batch_task(batch=b, **unmapped_parameters)` for every batch, as mapped task runs."""
+    from prefect import unmapped
+
+    parameters = {"batch": batches, **{k: unmapped(v) for k, v in unmapped_parameters.items()}}
+    results = []
+    with shared_prefect_api(), batch_task_runner(workers, dask_address) as runner:
+        futures = runner.map(batch_task, parameters)
+        for done, future in enumerate(futures, 1):
+            results.append(future.result())
+            report(done)
+    return results
