@@ -21,7 +21,6 @@ import argparse
 import json
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,36 +28,7 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-SYNTHETIC_END = date(2024, 6, 30)
-
-
-def prepare(workdir: Path, profile: str, online_retail: Path | None) -> dict:
-    """Land, ingest and build features unless the workdir already holds a warehouse."""
-    from nightshift.settings import load_settings
-    from tasks.features import build_features
-    from tasks.ingest import ingest_landing
-
-    settings = load_settings(home=workdir)
-    as_of = SYNTHETIC_END
-    if online_retail is not None:
-        import polars as pl
-
-        from nightshift.online_retail import write_landing_files
-
-        orders, _ = write_landing_files(
-            online_retail, settings.landing_dir, settings.non_product_sku_pattern,
-            settings.active_window_days,
-        )  # fmt: skip
-        as_of = date.fromisoformat(str(pl.read_parquet(orders)["ordered_at"].max())[:10])
-    elif not (settings.landing_dir / "orders").exists():
-        from nightshift.generator import generate_shop
-
-        generate_shop(profile, settings.landing_dir, seed=7, end=SYNTHETIC_END)
-    ingest_landing.fn(settings, "bench")
-    build_features.fn(settings, as_of)
-    return {"as_of": as_of.isoformat()}
+from common import ROOT, prepare_warehouse, run_stage
 
 
 def top_panel(panel, top: int | None):
@@ -163,15 +133,6 @@ def stage_autoets(workdir: Path, as_of: date, top: int | None) -> dict:
     return {"seconds": seconds, "metrics": {"autoets": merged}}
 
 
-def run_stage(args: list[str]) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, *args], capture_output=True, text=True, cwd=ROOT
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"stage {args} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -188,7 +149,7 @@ def main() -> None:
     if args.stage:
         sys.path.insert(0, str(ROOT))
         if args.stage == "prepare":
-            result = prepare(args.workdir, args.profile, args.online_retail)
+            result = prepare_warehouse(args.workdir, args.profile, args.online_retail)
         else:
             as_of = date.fromisoformat(args.as_of)
             stage = {"nightshift": stage_nightshift, "autoets": stage_autoets}[args.stage]
@@ -204,10 +165,10 @@ def main() -> None:
     if args.top:
         common += ["--top", str(args.top)]
     try:
-        night = run_stage(["--stage", "prepare", *common])
+        night = run_stage(__file__, ["--stage", "prepare", *common])
         common += ["--as-of", night["as_of"]]
-        ours = run_stage(["--stage", "nightshift", *common])
-        ets = run_stage(["--stage", "autoets", *common])
+        ours = run_stage(__file__, ["--stage", "nightshift", *common])
+        ets = run_stage(__file__, ["--stage", "autoets", *common])
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -57,6 +57,13 @@ class DemandModel:
     # next nights would do without refitting); None when the forecast does not depend on it.
     condition: Callable[[np.ndarray], DemandModel] | None = field(default=None, repr=False)
 
+    def daily_variance(self, days: int) -> np.ndarray:
+        """Variance of each of the next `days` days' demand: sigma2 * sum_{j<h} psi_j^2 for
+        SARIMA (uncertainty grows with the horizon), sigma2 when days are independent."""
+        if self.psi is None:
+            return np.full(days, self.sigma2)
+        return self.sigma2 * np.cumsum(self.psi[:days] ** 2)
+
     def sum_variance(self, days: int) -> float:
         """Variance of total demand over the next `days` days, as the model sees it."""
         if days <= 0:
@@ -94,13 +101,19 @@ def mean_model(
 
 def croston_sba(history: np.ndarray, horizon: int, alpha: float) -> DemandModel:
     """Croston's method with the Syntetos-Boylan bias correction: smoothed non-zero size over
-    smoothed interval, times (1 - alpha/2). Daily variance is the history's (iid days)."""
+    smoothed interval, times (1 - alpha/2). Daily variance is the history's (iid days).
+
+    Croston only updates on a sale, so a product that stopped selling keeps its old rate
+    forever. The open gap since the last sale is a censored interval: the next one is at
+    least that long, so the interval used is at least the gap (a SKU silent for 90 days
+    that used to sell every 5 is forecast at about a 90-day rate, not the 5-day one)."""
     nonzero = np.flatnonzero(history > 0)
     size, interval = float(history[nonzero[0]]), float(nonzero[0] + 1)
     for previous, current in zip(nonzero[:-1], nonzero[1:], strict=True):
         size += alpha * (history[current] - size)
         interval += alpha * ((current - previous) - interval)
-    rate = (1 - alpha / 2) * size / interval
+    open_gap = float(history.size - nonzero[-1])
+    rate = (1 - alpha / 2) * size / max(interval, open_gap)
     return DemandModel(
         "intermittent", "croston_sba", np.full(horizon, rate), None, float(history.var(ddof=1)),
         condition=lambda longer: croston_sba(np.maximum(longer, 0.0), horizon, alpha),
@@ -350,6 +363,7 @@ def plan_batch(
                 "backtest_cycles_met": int(met.sum()),
                 "backtest_mean_ending_stock": float(ending.mean()) if ending.size else None,
                 "forecast_28d": model.mean_daily[:28].round(4).tolist(),
+                "forecast_sd_28d": np.sqrt(model.daily_variance(28)).round(4).tolist(),
             }
         )
     return rows

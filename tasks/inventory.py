@@ -21,7 +21,7 @@ from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_frame, run_sql
 from tasks.branch import BranchResult
-from tasks.parallel import map_batches
+from tasks.parallel import map_batches, one_thread_per_process
 from tasks.runs import RunContext
 from tasks.tracking import finish_child_run, log_flat, start_child_run, tracking_client
 
@@ -71,7 +71,8 @@ def plan_inventory_batch(
 ) -> list[dict[str, object]]:
     """One batch of SKUs as its own task run, so the Prefect UI shows the fan-out and a
     failing batch is visible on its own rather than as one opaque branch failure."""
-    return plan_batch(batch, config, as_of, backtest_days, baseline)
+    with one_thread_per_process():
+        return plan_batch(batch, config, as_of, backtest_days, baseline)
 
 
 def plan_all(
@@ -94,9 +95,10 @@ def plan_all(
     report = progress_reporter(f"planning {len(skus)} SKUs", len(batches))
     results: list[list[dict[str, object]]] = []
     if dask_address is None and (workers <= 1 or len(batches) <= 1):
-        for done, batch in enumerate(batches, 1):
-            results.append(plan_batch(batch, config, as_of, backtest_days, baseline))
-            report(done)
+        with one_thread_per_process():
+            for done, batch in enumerate(batches, 1):
+                results.append(plan_batch(batch, config, as_of, backtest_days, baseline))
+                report(done)
     else:
         results = map_batches(
             plan_inventory_batch, batches, workers, dask_address, report,
@@ -227,7 +229,9 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
             import matplotlib.pyplot as plt
 
             plt.close(figure)
-        frame = pl.DataFrame(rows).drop("forecast_28d", "backtest_mean_ending_stock", "converged")
+        frame = pl.DataFrame(rows).drop(
+            "forecast_28d", "forecast_sd_28d", "backtest_mean_ending_stock", "converged"
+        )
         with open_warehouse(settings) as con:
             con.register("inventory_plan_rows", frame)
             try:

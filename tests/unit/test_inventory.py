@@ -65,6 +65,12 @@ def test_autocorrelated_errors_widen_the_lead_time_variance() -> None:
     assert model.sum_variance(10) > 2 * independent
     expected = 9.0 * sum(np.sum(psi[: k + 1]) ** 2 for k in range(10))
     assert model.sum_variance(10) == pytest.approx(expected)
+    # a single day h ahead: sigma2 * (1 + phi^2 + ... + phi^(2(h-1))), growing to the AR(1)'s
+    # stationary variance sigma2 / (1 - phi^2); independent days stay at sigma2
+    assert model.daily_variance(2) == pytest.approx([9.0, 9.0 * 1.36])
+    assert model.daily_variance(30)[-1] == pytest.approx(9.0 / (1 - 0.36), rel=1e-4)
+    flat = DemandModel("smooth", "mean", np.full(30, 20.0), None, 9.0)
+    assert flat.daily_variance(3) == pytest.approx([9.0, 9.0, 9.0])
 
 
 @pytest.mark.parametrize(
@@ -89,6 +95,18 @@ def test_a_planted_ar1_is_recovered() -> None:
     assert model.psi[1] == pytest.approx(0.6, abs=0.12)  # lag-1 response of the true process
     assert model.sigma2 == pytest.approx(9.0, rel=0.2)
     assert model.mean_daily[60] == pytest.approx(20.0, abs=1.0)
+
+
+def test_croston_counts_the_silence_since_the_last_sale() -> None:
+    """Sells 4 units every 5 days, then nothing for 90 days (discontinued, say): the rate
+    falls to the censored 90-day interval instead of staying at 4/5 per day."""
+    selling = np.tile([4.0, 0, 0, 0, 0], 60)
+    config = InventoryConfig()
+    alive = fit_demand_model(selling, config)
+    assert alive.model == "croston_sba"
+    assert alive.mean_daily[0] == pytest.approx(0.95 * 4 / 5, rel=0.05)
+    silent = fit_demand_model(np.concatenate([selling, np.zeros(90)]), config)
+    assert silent.mean_daily[0] == pytest.approx(0.95 * 4 / 95, rel=0.05)
 
 
 def test_the_replayed_service_level_is_near_target_on_planted_series() -> None:
