@@ -35,6 +35,9 @@ bench: ## run the benchmarks in bench/ (slow; prints comparisons against peers)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/recommender.py
 	$(BIN)/python bench/demand.py
+	$(BIN)/python bench/inventory.py
+	$(BIN)/python bench/segments.py
+	$(BIN)/python bench/pricing.py
 
 clean: ## remove the local home (.nightshift) — all generated data, warehouse and marts
 	rm -rf .nightshift

@@ -4,7 +4,8 @@ order quantity. Pure numpy/statsmodels; every SKU gets an answer, and every fall
 
 Classes (Syntetos-Boylan on the non-zero days): ADI = days / non-zero days and CV² of the
 non-zero sizes. smooth (ADI < 1.32, CV² < 0.49) and erratic (ADI < 1.32, CV² >= 0.49) get a
-SARIMA; intermittent (ADI >= 1.32) gets Croston with the SBA correction; constant (no
+SARIMA; intermittent (ADI >= 1.32) gets a Croston-family model (TSB by default, SBA by
+setting; see `croston_tsb`); constant (no
 variation, including all-zero) and too_short (< min_history_days of sales history) get the
 mean. A SARIMA that raises or does not converge falls back to the mean, with the reason.
 
@@ -36,7 +37,9 @@ class InventoryConfig:
     review_days: int = 7  # the period between order decisions, protected on top of the lead time
     history_days: int = 365  # the most recent days a model is fitted on
     min_history_days: int = 28
-    croston_alpha: float = 0.1
+    croston_alpha: float = 0.1  # smoothing of non-zero demand sizes (and SBA's intervals)
+    tsb_beta: float = 0.1  # TSB: smoothing of the daily probability of a sale
+    intermittent_method: str = "tsb"  # tsb | sba
     seasonal_period: int = 7
     max_iter: int = 50  # optimiser iterations per SARIMA candidate: speed over the last 0.1% of fit
     horizon_days: int = 120  # how far the stock projection looks for a stock-out
@@ -47,7 +50,7 @@ class DemandModel:
     """A fitted per-SKU model, reduced to what the policy needs."""
 
     demand_class: str
-    model: str  # e.g. "sarima(1,0,1)(1,0,0,7)", "croston_sba", "mean"
+    model: str  # e.g. "sarima(1,0,1)(1,0,0,7)", "croston_tsb", "croston_sba", "mean"
     mean_daily: np.ndarray  # (horizon,) forecast mean per day
     psi: np.ndarray | None  # MA(inf) weights for SARIMA; None when days are independent
     sigma2: float  # innovation variance (SARIMA) or daily demand variance (others)
@@ -120,6 +123,30 @@ def croston_sba(history: np.ndarray, horizon: int, alpha: float) -> DemandModel:
     )  # fmt: skip
 
 
+def croston_tsb(history: np.ndarray, horizon: int, alpha: float, beta: float) -> DemandModel:
+    """Teunter-Syntetos-Babai: Croston's split into size and occurrence, but the probability
+    of a sale is smoothed every day (towards 1 on a sale, towards 0 on a zero day) instead of
+    the interval only on sales. A product that stops selling fades out instead of keeping
+    its old rate, and the forecast is unbiased without SBA's correction.
+
+    Why it is the default: on the `medium` shop's 28-day holdout (bench/inventory.py) TSB's
+    MASE on intermittent SKUs was 0.99 against 1.22 for SBA (1.14 for AutoARIMA); SBA stays
+    available as `intermittent_method = "sba"`."""
+    nonzero = np.flatnonzero(history > 0)
+    size, probability = float(history[nonzero[0]]), 1.0 / (nonzero[0] + 1)
+    for value in history[nonzero[0] + 1 :]:
+        if value > 0:
+            size += alpha * (value - size)
+            probability += beta * (1.0 - probability)
+        else:
+            probability -= beta * probability
+    return DemandModel(
+        "intermittent", "croston_tsb", np.full(horizon, probability * size), None,
+        float(history.var(ddof=1)),
+        condition=lambda longer: croston_tsb(np.maximum(longer, 0.0), horizon, alpha, beta),
+    )  # fmt: skip
+
+
 def fit_sarima(
     history: np.ndarray, horizon: int, demand_class: str, config: InventoryConfig
 ) -> DemandModel:
@@ -185,7 +212,9 @@ def fit_demand_model(history: np.ndarray, config: InventoryConfig) -> DemandMode
     if demand_class in ("too_short", "constant"):
         return mean_model(y, horizon, demand_class, None)
     if demand_class == "intermittent":
-        return croston_sba(y, horizon, config.croston_alpha)
+        if config.intermittent_method == "sba":
+            return croston_sba(y, horizon, config.croston_alpha)
+        return croston_tsb(y, horizon, config.croston_alpha, config.tsb_beta)
     return fit_sarima(y, horizon, demand_class, config)
 
 

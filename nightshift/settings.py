@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     )
     inventory_review_days: int = Field(7, gt=0, description="Days between order decisions.")
     inventory_min_history_days: int = Field(28, gt=0)
+    inventory_intermittent_method: str = Field(
+        "tsb", pattern="^(tsb|sba)$", description="Croston variant for intermittent SKUs."
+    )
     inventory_backtest_weeks: int = Field(
         8, gt=0, description="Weeks of policy replay that measure the achieved service level."
     )
@@ -112,6 +115,43 @@ class Settings(BaseSettings):
         None,
         description="Dask scheduler (tcp://host:8786): run parallel batches on that cluster "
         "through prefect-dask instead of local processes. Needs the `dask` extra.",
+    )
+    segments_k: int = Field(
+        6, ge=0, description="Customer segments; 0 chooses k by silhouette in the range below."
+    )
+    segments_k_min: int = Field(3, ge=2)
+    segments_k_max: int = Field(8, ge=2)
+    segments_seed: int = 7
+    segments_gate_margin: float = Field(
+        0.1, ge=0, description="Promote only if the silhouette beats random labels by this."
+    )
+    pricing_horizon_days: int = Field(
+        28, gt=0, description="Days of expected sales a price is chosen for."
+    )
+    pricing_steps: list[float] = Field(
+        default_factory=lambda: [-0.2, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1, 0.15, 0.2],
+        description="The price ladder: changes to the current price tried, as a JSON list.",
+    )
+    pricing_charm_endings: bool = Field(False, description="Round candidate prices to .99.")
+    pricing_min_margin: float = Field(
+        0.05, ge=0, description="A price must be at least unit_cost x (1 + this)."
+    )
+    pricing_max_change: float = Field(
+        0.2, ge=0, description="A price may move at most this share from the current price."
+    )
+    pricing_category_band: float | None = Field(
+        None, ge=0, description="Keep each category's mean price index within 1 +- this."
+    )
+    pricing_solver: str = Field(
+        "auto", description="auto (HiGHS when installed, else CBC), highs or cbc."
+    )
+    pricing_time_limit_seconds: float = Field(60.0, gt=0)
+    pricing_mip_gap: float = Field(0.001, ge=0, description="Relative MIP gap to stop at.")
+    pricing_history_days: int = Field(
+        730, gt=27, description="Days of sales the elasticity regressions use."
+    )
+    pricing_default_elasticity: float = Field(
+        -1.5, lt=0, description="Where neither a SKU nor its category has enough data."
     )
     holidays: list[date] = Field(
         default_factory=list,
@@ -127,6 +167,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unknown timezone {value!r} (use an IANA name like Europe/London)"
             ) from exc
+        return value
+
+    @field_validator("pricing_solver")
+    @classmethod
+    def _known_solver(cls, value: str) -> str:
+        if value not in {"auto", "highs", "cbc"}:
+            raise ValueError(f"pricing_solver must be auto, highs or cbc, not {value!r}")
         return value
 
     @field_validator("device")

@@ -33,6 +33,7 @@ def inventory_config(settings: Settings) -> InventoryConfig:
         service_level=settings.inventory_service_level,
         review_days=settings.inventory_review_days,
         min_history_days=settings.inventory_min_history_days,
+        intermittent_method=settings.inventory_intermittent_method,
     )
 
 

@@ -97,16 +97,33 @@ def test_a_planted_ar1_is_recovered() -> None:
     assert model.mean_daily[60] == pytest.approx(20.0, abs=1.0)
 
 
-def test_croston_counts_the_silence_since_the_last_sale() -> None:
+def test_croston_sba_counts_the_silence_since_the_last_sale() -> None:
     """Sells 4 units every 5 days, then nothing for 90 days (discontinued, say): the rate
     falls to the censored 90-day interval instead of staying at 4/5 per day."""
     selling = np.tile([4.0, 0, 0, 0, 0], 60)
-    config = InventoryConfig()
+    config = InventoryConfig(intermittent_method="sba")
     alive = fit_demand_model(selling, config)
     assert alive.model == "croston_sba"
     assert alive.mean_daily[0] == pytest.approx(0.95 * 4 / 5, rel=0.05)
     silent = fit_demand_model(np.concatenate([selling, np.zeros(90)]), config)
     assert silent.mean_daily[0] == pytest.approx(0.95 * 4 / 95, rel=0.05)
+
+
+def test_croston_tsb_recovers_a_planted_rate_and_fades_when_sales_stop() -> None:
+    rng = np.random.default_rng(2)
+    sales = np.where(rng.random(365) < 0.2, rng.poisson(5, 365) + 1.0, 0.0)  # 0.2 x 6 a day
+    model = fit_demand_model(sales, InventoryConfig())
+    assert model.demand_class == "intermittent" and model.model == "croston_tsb"
+    # one series' forecast is one smoothed state (noisy); over many planted series it is unbiased
+    rates = [
+        fit_demand_model(
+            np.where(rng.random(365) < 0.2, rng.poisson(5, 365) + 1.0, 0.0), InventoryConfig()
+        ).mean_daily[0]
+        for _ in range(60)
+    ]
+    assert np.mean(rates) == pytest.approx(1.2, rel=0.08)
+    silent = fit_demand_model(np.concatenate([sales, np.zeros(60)]), InventoryConfig())
+    assert silent.mean_daily[0] < 0.01 * model.mean_daily[0] + 1e-9
 
 
 def test_the_replayed_service_level_is_near_target_on_planted_series() -> None:
