@@ -19,29 +19,35 @@ from tasks.demand import run_demand
 from tasks.features import build_features, build_kpis
 from tasks.ingest import ingest_landing
 from tasks.inventory import run_inventory
+from tasks.pricing import run_pricing
 from tasks.publish import publish_marts
 from tasks.recommender import run_recommender
 from tasks.report import write_run_artifacts
 from tasks.runs import RunContext, close_run, new_run_id, open_run
+from tasks.segments import run_segments
 from tasks.tracking import finish_parent_run, start_parent_run
 
-# name -> task(settings, run) -> BranchResult.
+# name -> task(settings, run) -> BranchResult, run in this order: pricing reads tonight's
+# demand forecast, so it comes after demand.
 MODEL_BRANCHES: dict[str, Callable[[Settings, RunContext], BranchResult]] = {
     "recommender": run_recommender,
     "demand": run_demand,
     "inventory": run_inventory,
+    "segments": run_segments,
+    "pricing": run_pricing,
 }
 
 
 def selected_models(models: list[str] | None) -> list[str]:
-    """The branches to run: all by default, else the named ones, rejecting unknown names."""
+    """The branches to run, in `MODEL_BRANCHES` order (pricing after demand, whatever order
+    they were named in): all by default, else the named ones, rejecting unknown names."""
     if models is None:
         return list(MODEL_BRANCHES)
     unknown = [name for name in models if name not in MODEL_BRANCHES]
     if unknown:
         available = ", ".join(MODEL_BRANCHES) or "none yet"
         raise ConfigError(f"unknown model(s) {', '.join(unknown)}; available: {available}")
-    return list(dict.fromkeys(models))
+    return [name for name in MODEL_BRANCHES if name in models]
 
 
 def checked_as_of(settings: Settings, as_of: date | None) -> date:

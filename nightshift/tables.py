@@ -66,8 +66,20 @@ MARTS = {
     "inventory_plan": Table(
         "marts", "marts.inventory_plan", "What to order per product: safety stock, reorder point."
     ),
+    "customer_segments": Table(
+        "marts", "marts.customer_segments", "Each customer's segment, with RFM and PCA coordinates."
+    ),
+    "segment_profiles": Table(
+        "marts", "marts.segment_profiles", "One row per customer segment: size and median profile."
+    ),
+    "price_recommendations": Table(
+        "marts", "marts.price_recommendations", "A profit-maximising price per active product."
+    ),
 }
-DATED_MARTS = ("kpi_daily", "recommendations", "demand_forecast", "inventory_plan")
+DATED_MARTS = (
+    "kpi_daily", "recommendations", "demand_forecast", "inventory_plan", "customer_segments",
+    "segment_profiles", "price_recommendations",
+)  # fmt: skip
 
 
 def all_tables() -> list[Table]:

@@ -7,7 +7,7 @@ an `mlflow server`). We use `MlflowClient` with explicit run ids rather than the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -133,6 +133,31 @@ def log_flat(
     )
 
 
+def log_registered_model(
+    settings: Settings,
+    mlflow_run_id: str,
+    log_model: Callable[[], object],
+    registered_name: str,
+    promote: bool,
+) -> str:
+    """Run `log_model` (an mlflow.<flavor>.log_model call that registers `registered_name`)
+    inside the run, and point the `champion` alias at the new version only when it passed
+    its gate. Returns the version ("3").
+
+    The flavors' log_model only works through the fluent API, so the run is resumed as the
+    active run of this thread (MLflow keeps that per thread) just for the call.
+    """
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    with mlflow.start_run(run_id=mlflow_run_id):
+        info = log_model()
+    version = str(info.registered_model_version)
+    if promote:
+        tracking_client(settings).set_registered_model_alias(registered_name, "champion", version)
+    return version
+
+
 def log_torch_model(
     settings: Settings,
     mlflow_run_id: str,
@@ -141,30 +166,51 @@ def log_torch_model(
     registered_name: str,
     promote: bool,
 ) -> str:
-    """Log a torch module to the run, register it as a new version, and point the `champion`
-    alias at it only when it passed its gate. Returns the version ("3").
-
-    mlflow.pytorch only logs through the fluent API, so the run is resumed as the active run
-    of this thread (MLflow keeps that per thread) just for the call.
-    """
-    import mlflow
+    """A torch module as a new registered version (see `log_registered_model`)."""
     import mlflow.pytorch
     import torch
 
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    with mlflow.start_run(run_id=mlflow_run_id):
-        info = mlflow.pytorch.log_model(
+    return log_registered_model(
+        settings,
+        mlflow_run_id,
+        lambda: mlflow.pytorch.log_model(
             module,
             name="model",
             input_example=input_example,
             # Listing the one requirement skips MLflow's slow import-scanning inference.
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
             registered_model_name=registered_name,
-        )
-    version = str(info.registered_model_version)
-    if promote:
-        tracking_client(settings).set_registered_model_alias(registered_name, "champion", version)
-    return version
+        ),
+        registered_name,
+        promote,
+    )
+
+
+def log_sklearn_model(
+    settings: Settings,
+    mlflow_run_id: str,
+    model: object,
+    input_example: object,
+    registered_name: str,
+    promote: bool,
+) -> str:
+    """A fitted scikit-learn estimator or pipeline as a new registered version."""
+    import mlflow.sklearn
+    import sklearn
+
+    return log_registered_model(
+        settings,
+        mlflow_run_id,
+        lambda: mlflow.sklearn.log_model(
+            model,
+            name="model",
+            input_example=input_example,
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
+            registered_model_name=registered_name,
+        ),
+        registered_name,
+        promote,
+    )
 
 
 def log_frames(

@@ -58,3 +58,19 @@ def table_checksum(
     rel = con.table(table).select(*columns)
     rows = sorted(repr(r) for r in rel.fetchall())
     return hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def small_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A `small` shop (5,000 customers, 500 SKUs, 730 days) ingested with features as of
+    TINY_END: the tiny profile's 180 days are too short for lapsed customers or elasticity
+    to show. About 25 s, once per session. Do not modify."""
+    from tasks.features import build_features
+    from tasks.ingest import ingest_landing
+
+    home = tmp_path_factory.mktemp("small_home")
+    generate_shop("small", home / "landing", seed=TINY_SEED, end=TINY_END)
+    settings = load_settings(home=home)
+    ingest_landing.fn(settings, "small-fixture")
+    build_features.fn(settings, TINY_END)
+    return home
