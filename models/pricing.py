@@ -2,10 +2,10 @@
 SKU from a ladder under business rules.
 
 Elasticity. For each SKU a Poisson GLM with a log link,
-`log E[units_t] = a + e * log(price_t) + b * years_t + log(category_units_t)`, where the
-offset is the rest of the SKU's category on the same day. The offset carries the weekly
-pattern, the category's yearly season and the shop's growth, which a trend and day-of-week
-dummies alone cannot (a Christmas category triples in December; a price step that happens
+`log E[units_t] = a + e * log(price_t) + b * years_t + dow_t + log(category_units_t)`, where
+the offset is the rest of the SKU's category on the same day. The offset carries the weekly
+pattern, the category's yearly season and the shop's growth, which the trend and
+day-of-week terms alone cannot (a Christmas category triples in December; a price step that happens
 to land in November would otherwise look like a very elastic product). Poisson, not OLS on
 `log(units)`: most SKU-days sell zero, and `log(1 + units)` biases elasticities towards 0.
 The standard error is scaled by the Pearson dispersion (retail counts are over-dispersed).
@@ -30,7 +30,7 @@ be met, keeps its current price and reports why; a solver failure keeps every cu
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -61,7 +61,7 @@ def fit_sku_elasticity(
     days: np.ndarray,
     config: ElasticityConfig,
 ) -> SkuElasticity:
-    """One SKU's Poisson GLM (see the module docstring); `days` counts from any origin."""
+    """One SKU's Poisson GLM (see the module docstring); `days` are days since 1970-01-01."""
     import warnings
 
     import statsmodels.api as sm
@@ -74,8 +74,11 @@ def fit_sku_elasticity(
         return SkuElasticity(None, None, "too few units")
     if not np.isfinite(log_price).all() or log_price.std() < config.min_log_price_sd:
         return SkuElasticity(None, None, "no price variation")
-    years = (np.asarray(days, dtype=np.float64) - days[0]) / 365.25
-    design = np.column_stack([np.ones_like(y), log_price - log_price.mean(), years])
+    day_numbers = np.asarray(days, dtype=np.int64)
+    years = (day_numbers - day_numbers[0]) / 365.25
+    weekday = (day_numbers + 3) % 7  # 0 = Monday when days count from 1970-01-01
+    dummies = [(weekday == d).astype(np.float64) for d in range(1, 7)]
+    design = np.column_stack([np.ones_like(y), log_price - log_price.mean(), years, *dummies])
     offset = np.log(np.asarray(category_units, dtype=np.float64) + 1.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -303,23 +306,16 @@ def optimise_prices(
     build_seconds = time.perf_counter() - build_start
     result = solve_milp(problem, cands, admissible & in_model[cands.owner], in_model, config, relax)
     if result.status == "Infeasible" and config.category_band is not None:
-        # the band cannot be met exactly with the ladder's discrete prices: find the
-        # categories that cannot, keep their prices, and solve the rest
-        for name in np.unique(problem.category):
-            members = (problem.category == name) & in_model
-            alone = solve_milp(
-                problem, cands, admissible & members[cands.owner], in_model, config, relax
+        # The band cannot be met with the ladder's discrete prices somewhere. Categories are
+        # independent given the per-SKU rules (the band is the only coupling), so solving
+        # them one by one gives the joint optimum: those that cannot keep their prices.
+        result = solve_by_category(problem, cands, admissible, in_model, config, relax)
+        for name in result.infeasible_categories:
+            binding[(problem.category == name) & in_model] = "infeasible: category_band"
+            infeasible[f"category {name}"] = (
+                f"category_band: no choice of admissible prices keeps the mean price "
+                f"index within 1 +- {config.category_band}"
             )
-            if alone.status == "Infeasible":
-                binding[members] = "infeasible: category_band"
-                infeasible[f"category {name}"] = (
-                    f"category_band: no choice of admissible prices keeps the mean price "
-                    f"index within 1 +- {config.category_band}"
-                )
-        in_model = binding == "none"
-        result = solve_milp(
-            problem, cands, admissible & in_model[cands.owner], in_model, config, relax
-        )
     build_seconds += result.build_seconds
     if result.status != "Optimal":
         failed = PricingSolution(
@@ -348,6 +344,41 @@ class MilpResult:
     solver: str
     build_seconds: float
     solve_seconds: float
+    infeasible_categories: tuple[str, ...] = ()
+
+
+def solve_by_category(
+    problem: PricingProblem,
+    cands: Candidates,
+    admissible: np.ndarray,
+    in_model: np.ndarray,
+    config: PricingConfig,
+    relax: bool,
+) -> MilpResult:
+    """One MILP per category, combined; categories whose own MILP is infeasible are listed
+    and their SKUs left out (they keep their prices). Any other failure is the result."""
+    chosen = np.full(problem.sku.size, -1)
+    objective, proven, build, solve, solver = 0.0, True, 0.0, 0.0, config.solver
+    infeasible: list[str] = []
+    for name in np.unique(problem.category):
+        members = (problem.category == name) & in_model
+        alone = solve_milp(
+            problem, cands, admissible & members[cands.owner], in_model, config, relax
+        )
+        build, solve, solver = (
+            build + alone.build_seconds,
+            solve + alone.solve_seconds,
+            alone.solver,
+        )
+        if alone.status == "Infeasible":
+            infeasible.append(str(name))
+        elif alone.status != "Optimal":
+            return replace(alone, build_seconds=build, solve_seconds=solve)
+        else:
+            chosen[members] = alone.chosen[members]
+            objective += alone.objective
+            proven &= alone.proven
+    return MilpResult("Optimal", chosen, objective, proven, solver, build, solve, tuple(infeasible))
 
 
 def solve_milp(
@@ -457,8 +488,6 @@ def solution_frame_columns(
 def keep_current_prices(solution: PricingSolution, reason: str) -> PricingSolution:
     """The same solution with every SKU at its current price (the gate failed, or the
     solver did): infeasible SKUs keep their reason, the rest get `reason`."""
-    from dataclasses import replace
-
     binding = np.where(
         np.char.startswith(solution.binding.astype(str), "infeasible"), solution.binding, reason
     ).astype(object)
