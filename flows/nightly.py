@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from prefect import flow
+from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from nightshift.errors import ConfigError
@@ -21,11 +21,21 @@ from tasks.ingest import ingest_landing
 from tasks.inventory import run_inventory
 from tasks.pricing import run_pricing
 from tasks.publish import publish_marts
+from tasks.quality import build_model_quality
 from tasks.recommender import run_recommender
 from tasks.report import write_run_artifacts
 from tasks.runs import RunContext, close_run, new_run_id, open_run
 from tasks.segments import run_segments
 from tasks.tracking import finish_parent_run, start_parent_run
+
+# The marts each branch builds: when a branch fails, these are carried over and flagged.
+BRANCH_MARTS: dict[str, list[str]] = {
+    "recommender": ["recommendations"],
+    "demand": ["demand_forecast"],
+    "inventory": ["inventory_plan"],
+    "segments": ["customer_segments", "segment_profiles"],
+    "pricing": ["price_recommendations"],
+}
 
 # name -> task(settings, run) -> BranchResult, run in this order: pricing reads tonight's
 # demand forecast, so it comes after demand.
@@ -48,6 +58,23 @@ def selected_models(models: list[str] | None) -> list[str]:
         available = ", ".join(MODEL_BRANCHES) or "none yet"
         raise ConfigError(f"unknown model(s) {', '.join(unknown)}; available: {available}")
     return [name for name in MODEL_BRANCHES if name in models]
+
+
+def run_branches(
+    settings: Settings, run: RunContext, names: list[str]
+) -> tuple[list[BranchResult], dict[str, str]]:
+    """Run the branches in order; one that raises is recorded, not propagated: the other
+    branches still run and publish, and the night is `degraded` instead of failed."""
+    logger = get_run_logger()
+    results: list[BranchResult] = []
+    failures: dict[str, str] = {}
+    for name in names:
+        try:
+            results.append(MODEL_BRANCHES[name](settings, run))
+        except Exception as exc:  # noqa: BLE001 - isolating branch failures is the point
+            failures[name] = f"{type(exc).__name__}: {exc}"[:2000]
+            logger.error("branch %s failed; its tables keep last night's rows: %s", name, exc)
+    return results, failures
 
 
 def checked_as_of(settings: Settings, as_of: date | None) -> date:
@@ -92,19 +119,23 @@ def nightly(
         ingest = ingest_landing(settings, run_id, full_refresh)
         feature_defaults = build_features(settings, day)
         kpis = build_kpis(settings, day, run_id, mlflow_run_id)
-        branches = [MODEL_BRANCHES[name](settings, run) for name in names]
+        branches, failures = run_branches(settings, run, names)
+        quality = build_model_quality(settings, run, branches, failures)
         defaults_used = [*ingest.defaults_used, *feature_defaults]
+        status = "degraded" if failures else "succeeded"
         close_run(
             settings,
             run_id,
-            "succeeded",
+            status,
             mlflow_run_id,
             ingest.input_digests,
             ingest.audit,
             defaults_used,
+            error="; ".join(f"{name}: {error}" for name, error in failures.items()) or None,
         )
+        stale = {mart: name for name in failures for mart in BRANCH_MARTS[name]}
         published = publish_marts(
-            settings, run_id, day, [kpis, *[m for b in branches for m in b.marts]]
+            settings, run_id, day, [kpis, *[m for b in branches for m in b.marts], *quality], stale
         )
     except BaseException as exc:
         close_run(settings, run_id, "failed", mlflow_run_id, error=f"{type(exc).__name__}: {exc}")
@@ -114,19 +145,23 @@ def nightly(
     finish_parent_run(
         settings,
         mlflow_run_id,
-        "succeeded",
+        status,
         ingest.audit,
         {
             "run_id": run_id,
+            "status": status,
+            "failed_branches": failures,
             "as_of": day.isoformat(),
             "row_counts": ingest.audit,
             "defaults_used": defaults_used,
             "published": published,
         },
     )
-    write_run_artifacts(settings, run_id, day, ingest, branches, published, mlflow_run_id)
+    write_run_artifacts(settings, run_id, day, ingest, branches, published, mlflow_run_id, failures)
     return {
         "run_id": run_id,
+        "status": status,
+        "failed_branches": failures,
         "as_of": day.isoformat(),
         "orders_first_date": ingest.orders_first_date,
         "orders_last_date": ingest.orders_last_date,

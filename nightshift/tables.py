@@ -72,13 +72,16 @@ MARTS = {
     "segment_profiles": Table(
         "marts", "marts.segment_profiles", "One row per customer segment: size and median profile."
     ),
+    "model_quality": Table(
+        "marts", "marts.model_quality", "Per night and branch: metrics vs baseline, gate result."
+    ),
     "price_recommendations": Table(
         "marts", "marts.price_recommendations", "A profit-maximising price per active product."
     ),
 }
 DATED_MARTS = (
     "kpi_daily", "recommendations", "demand_forecast", "inventory_plan", "customer_segments",
-    "segment_profiles", "price_recommendations",
+    "segment_profiles", "price_recommendations", "model_quality",
 )  # fmt: skip
 
 

@@ -63,9 +63,17 @@ def create_history_view(con: duckdb.DuckDBPyConnection, table: str, glob: Path) 
 
 
 @task(name="publish", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
-def publish_marts(settings: Settings, run_id: str, as_of: date, built: list[str]) -> list[str]:
+def publish_marts(
+    settings: Settings,
+    run_id: str,
+    as_of: date,
+    built: list[str],
+    stale: dict[str, str] | None = None,
+) -> list[str]:
     """Publish `built` marts (registry names) with the runs table; returns what was published.
 
+    Tables this run did not build are carried over from the current file; those in `stale`
+    (mart -> the branch that failed tonight) are flagged in their `model` column.
     Crash-safe: everything is written to `marts.duckdb.tmp` and moved into place in one
     `os.replace`, so readers see last night's file or tonight's, never a mix.
     """
@@ -87,6 +95,9 @@ def publish_marts(settings: Settings, run_id: str, as_of: date, built: list[str]
                 con.table(tables.MARTS[table].name).create("published.main." + table)
                 copy_comments(con, (warehouse_db, schema, name), ("published", "main", table))
             carried = carry_over(con, final, set(tonight))
+            for table in carried:
+                if table in (stale or {}):
+                    flag_stale(con, table, stale[table], as_of)
             for table in tables.DATED_MARTS:
                 partitions = settings.exports_dir / table
                 if any(partitions.glob("as_of=*/*.parquet")):
@@ -95,6 +106,19 @@ def publish_marts(settings: Settings, run_id: str, as_of: date, built: list[str]
             run_sql(con, "publish/detach_new.sql")
     os.replace(tmp, final)
     return sorted({*tonight, *carried})
+
+
+def flag_stale(con: duckdb.DuckDBPyConnection, table: str, branch: str, as_of: date) -> None:
+    """Prefix a carried-over table's `model` with why it is last night's (no-op without one)."""
+    columns = set(con.table("published.main." + table).columns)
+    if "model" not in columns:
+        return
+    con.execute(
+        "update published.main." + quote_identifier(table)
+        + " set model = 'stale (' || $branch || ' failed on ' || cast($as_of as varchar) "
+        "|| '): ' || model",
+        {"branch": branch, "as_of": as_of},
+    )  # fmt: skip
 
 
 def carry_over(con: duckdb.DuckDBPyConnection, final: Path, tonight: set[str]) -> list[str]:

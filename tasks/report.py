@@ -20,6 +20,7 @@ def summary_markdown(
     branches: list[BranchResult],
     published: list[str],
     mlflow_run_id: str | None,
+    failures: dict[str, str] | None = None,
 ) -> str:
     """The night in a few tables: rows in, quarantined by reason, branches, what published."""
     lines = [
@@ -53,6 +54,13 @@ def summary_markdown(
                 f"| {result.name} | {result.model} | {result.promoted} | {result.gate} | "
                 f"{shown_metrics(result.metrics)} | {shown_metrics(result.baseline_metrics)} |"
             )
+    if failures:
+        lines += [
+            "",
+            "**Degraded**: these branches failed; their tables keep last night's rows, flagged "
+            "`stale` in `model`:",
+            *[f"- {name}: {error}" for name, error in sorted(failures.items())],
+        ]
     if ingest.defaults_used:
         lines += ["", "Defaults used:", *[f"- {item}" for item in ingest.defaults_used]]
     lines += ["", f"Published: {', '.join(published)}"]
@@ -74,11 +82,12 @@ def write_run_artifacts(
     branches: list[BranchResult],
     published: list[str],
     mlflow_run_id: str | None,
+    failures: dict[str, str] | None = None,
 ) -> None:
     """Attach the run summary and the last 28 days of KPIs to the Prefect flow run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    markdown = summary_markdown(run_id, as_of, ingest, branches, published, mlflow_run_id)
+    markdown = summary_markdown(run_id, as_of, ingest, branches, published, mlflow_run_id, failures)
     create_markdown_artifact(markdown, key="nightly-summary", description=f"as_of {as_of}")
     with open_warehouse(settings, read_only=True) as con:
         rows = query_sql(con, "marts/kpi_recent.sql", {"as_of": as_of})

@@ -87,6 +87,7 @@ def finish_parent_run(
         client.log_metric(mlflow_run_id, key, value)
     if record is not None:
         client.log_dict(mlflow_run_id, dict(record), "run_summary.json")
+    client.set_tag(mlflow_run_id, "nightshift.status", status)
     client.set_terminated(mlflow_run_id, status="FINISHED" if status != "failed" else "FAILED")
 
 

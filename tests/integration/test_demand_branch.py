@@ -29,7 +29,7 @@ def test_the_branch_publishes_28_days_per_active_sku_with_a_child_run(quick_dema
     from mlflow import MlflowClient
 
     result = nightly(as_of=TINY_END, models=["demand"])
-    assert result["published"] == ["demand_forecast", "kpi_daily", "runs"]
+    assert result["published"] == ["demand_forecast", "kpi_daily", "model_quality", "runs"]
     with duckdb.connect(str(quick_demand / "marts.duckdb"), read_only=True) as con:
         shape = con.execute(
             "select count(distinct sku), count(*), min(date), max(date), min(horizon_day), "

@@ -22,7 +22,7 @@ def test_the_branch_plans_every_product_with_lineage_and_a_child_run(
     with (nightly_home / "landing" / "products" / "synthetic_products.csv").open("a") as f:
         f.write("SKU-NEW-2,BRAND NEW VASE,candles,3.00,9.99,true\n")
     result = nightly(as_of=TINY_END, models=["inventory"])
-    assert result["published"] == ["inventory_plan", "kpi_daily", "runs"]
+    assert result["published"] == ["inventory_plan", "kpi_daily", "model_quality", "runs"]
     with duckdb.connect(str(nightly_home / "marts.duckdb"), read_only=True) as con:
         summary = con.execute(
             "select count(*), count(distinct sku), count(distinct (as_of, run_id, mlflow_run_id)), "

@@ -34,7 +34,7 @@ def test_the_branch_publishes_recommendations_with_lineage_and_a_child_run(
 
     plant_cold_start_customers(nightly_home)
     result = nightly(as_of=TINY_END, models=["recommender"])
-    assert result["published"] == ["kpi_daily", "recommendations", "runs"]
+    assert result["published"] == ["kpi_daily", "model_quality", "recommendations", "runs"]
 
     with duckdb.connect(str(nightly_home / "marts.duckdb"), read_only=True) as con:
         lineage = con.execute(
@@ -58,6 +58,10 @@ def test_the_branch_publishes_recommendations_with_lineage_and_a_child_run(
             "select count(*) - count(distinct (customer_id, sku)) from recommendations"
         ).fetchone()[0]
         run_row = con.execute("select run_id, mlflow_run_id from runs").fetchone()
+        quality = con.execute(
+            "select metric, value, baseline_value, passed, model, mlflow_run_id "
+            "from model_quality where branch = 'recommender'"
+        ).fetchall()
     n_as_of, as_of, n_runs, run_id, n_mlflow, child_id, n_models, model = lineage
     assert (n_as_of, as_of, n_runs, n_mlflow, n_models) == (1, TINY_END, 1, 1, 1)
     assert run_id == run_row[0] == result["run_id"]
@@ -113,6 +117,10 @@ def test_the_branch_publishes_recommendations_with_lineage_and_a_child_run(
         assert str(champion.version) == "1"
     else:
         assert model == "baseline"
+    by_metric = {metric: row for metric, *row in quality}
+    assert by_metric["ndcg"] == pytest.approx(
+        [metrics["test_ndcg"], metrics["baseline_ndcg"], promoted, model, child_id]
+    )
 
 
 def partition_file(home: Path, table: str) -> Path:

@@ -134,3 +134,53 @@ def test_segment_ids_keep_their_meaning_on_the_next_night(nightly_home: Path) ->
     assert kept >= 0.9
     assert second_names == first_names
     assert history == 2
+
+
+def test_a_failed_branch_degrades_the_night_but_the_others_publish(
+    nightly_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sabotage the segments branch on the second night: pricing still publishes tonight's
+    prices, the segment tables keep last night's rows flagged stale, and the run says so."""
+    from mlflow import MlflowClient
+    from prefect import task
+
+    import flows.nightly
+
+    yesterday = TINY_END - timedelta(days=1)
+    nightly(as_of=yesterday, models=["segments", "pricing"])
+
+    @task(name="segments")
+    def broken_segments(settings, run):
+        raise RuntimeError("sabotaged for the test")
+
+    monkeypatch.setitem(flows.nightly.MODEL_BRANCHES, "segments", broken_segments)
+    result = nightly(as_of=TINY_END, models=["segments", "pricing"])
+    assert result["status"] == "degraded"
+    assert result["failed_branches"] == {"segments": "RuntimeError: sabotaged for the test"}
+
+    settings = settings_at(nightly_home)
+    with duckdb.connect(str(settings.marts_path), read_only=True) as con:
+        run = con.execute(
+            "select status, error from runs where run_id = $r", {"r": result["run_id"]}
+        ).fetchone()
+        prices_as_of = con.execute("select distinct as_of from price_recommendations").fetchall()
+        segments_as_of = con.execute("select distinct as_of from customer_segments").fetchall()
+        models = {
+            m for (m,) in con.execute("select distinct model from segment_profiles").fetchall()
+        }
+        quality = con.execute(
+            "select branch, model, metric, passed from model_quality order by branch, metric"
+        ).fetchall()
+    assert run == ("degraded", "segments: RuntimeError: sabotaged for the test")
+    assert prices_as_of == [(TINY_END,)] and segments_as_of == [(yesterday,)]
+    assert len(models) == 1
+    assert models.pop().startswith(f"stale (segments failed on {TINY_END.isoformat()}): ")
+    assert ("segments", "failed", "failed", False) in quality
+    assert any(
+        branch == "pricing" and metric == "expected_profit" for branch, _, metric, _ in quality
+    )
+
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    parent = client.get_run(result["mlflow_run_id"])
+    assert parent.data.tags["nightshift.status"] == "degraded"
+    assert parent.info.status == "FINISHED"
