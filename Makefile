@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PROFILE ?= small
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint format bench clean
+.PHONY: help setup run test lint format bench clean services services-stop serve
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,6 +38,15 @@ bench: ## run the benchmarks in bench/ (slow; prints comparisons against peers)
 	$(BIN)/python bench/inventory.py
 	$(BIN)/python bench/segments.py
 	$(BIN)/python bench/pricing.py
+
+services: ## start a Prefect server, MLflow server and worker on loopback, with the deployments
+	$(BIN)/nightshift services start
+
+services-stop: ## stop what `make services` started
+	$(BIN)/nightshift services stop
+
+serve: ## serve the deployments from this process (nightly at 02:00, retrain, backfill)
+	$(BIN)/nightshift serve
 
 clean: ## remove the local home (.nightshift) — all generated data, warehouse and marts
 	rm -rf .nightshift

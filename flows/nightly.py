@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import Literal, get_args
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from nightshift.errors import ConfigError
+from nightshift.errors import ConfigError, NightshiftError
+from nightshift.runlock import home_lock
 from nightshift.settings import Settings, load_settings
 from tasks.branch import BranchResult
 from tasks.demand import run_demand
@@ -24,7 +26,8 @@ from tasks.publish import publish_marts
 from tasks.quality import build_model_quality
 from tasks.recommender import run_recommender
 from tasks.report import write_run_artifacts
-from tasks.runs import RunContext, close_run, new_run_id, open_run
+from tasks.routing import read_branch_result
+from tasks.runs import RunContext, abandon_dead_runs, close_run, new_run_id, open_run
 from tasks.segments import run_segments
 from tasks.tracking import finish_parent_run, start_parent_run
 
@@ -46,6 +49,17 @@ MODEL_BRANCHES: dict[str, Callable[[Settings, RunContext], BranchResult]] = {
     "segments": run_segments,
     "pricing": run_pricing,
 }
+
+
+# The choice list the Prefect UI shows for `models`; a test keeps it equal to MODEL_BRANCHES.
+ModelName = Literal["recommender", "demand", "inventory", "segments", "pricing"]
+# Branches that train torch models: routed to GPU workers when NIGHTSHIFT_GPU_POOL is set.
+TorchBranch = Literal["recommender", "demand"]
+TORCH_BRANCHES: tuple[str, ...] = get_args(TorchBranch)
+
+
+class RoutedBranchError(NightshiftError):
+    """A branch routed to the GPU pool did not complete there."""
 
 
 def selected_models(models: list[str] | None) -> list[str]:
@@ -70,11 +84,46 @@ def run_branches(
     failures: dict[str, str] = {}
     for name in names:
         try:
-            results.append(MODEL_BRANCHES[name](settings, run))
+            if settings.gpu_pool and name in TORCH_BRANCHES:
+                results.append(run_on_gpu_pool(settings, run, name))
+            else:
+                results.append(MODEL_BRANCHES[name](settings, run))
         except Exception as exc:  # noqa: BLE001 - isolating branch failures is the point
             failures[name] = f"{type(exc).__name__}: {exc}"[:2000]
             logger.error("branch %s failed; its tables keep last night's rows: %s", name, exc)
     return results, failures
+
+
+def run_on_gpu_pool(settings: Settings, run: RunContext, name: str) -> BranchResult:
+    """Run a torch branch as a run of the GPU deployment (`train-branch/gpu`, on the pool
+    named by NIGHTSHIFT_GPU_POOL) and wait for it. It writes its marts to the shared home's
+    warehouse and its BranchResult beside them; this process holds no warehouse connection
+    meanwhile, so the two never contend for the DuckDB file."""
+    from prefect.deployments import run_deployment
+
+    get_run_logger().info(
+        "routing %s to %s on pool %s", name, settings.gpu_deployment, settings.gpu_pool
+    )
+    child = run_deployment(
+        settings.gpu_deployment,
+        parameters={
+            "branch": name,
+            "as_of": run.as_of.isoformat(),
+            "run_id": run.run_id,
+            "flow_run_id": run.flow_run_id,
+            "mlflow_parent_run_id": run.mlflow_run_id,
+        },
+        flow_run_name=f"{name}-{run.run_id}",
+        tags=["nightshift", "gpu", name],
+        timeout=None,
+    )
+    if child.state is None or not child.state.is_completed():
+        state = child.state.name if child.state else "unknown"
+        message = child.state.message if child.state else ""
+        raise RoutedBranchError(
+            f"{settings.gpu_deployment} run {child.id} for {name} ended {state}: {message}"
+        )
+    return read_branch_result(settings, run.run_id, name)
 
 
 def checked_as_of(settings: Settings, as_of: date | None) -> date:
@@ -90,13 +139,18 @@ def checked_as_of(settings: Settings, as_of: date | None) -> date:
 @flow(name="nightly", description="Ingest, build features and KPIs, run models, publish marts.")
 def nightly(
     as_of: date | None = None,
-    models: list[str] | None = None,
+    models: list[ModelName] | None = None,
     full_refresh: bool = False,
 ) -> dict[str, object]:
     """Run one night for `as_of` (default: yesterday in the shop's timezone).
 
+    Runs on one home take turns (`nightshift.runlock`): a run started while another is
+    publishing waits for it rather than failing or interleaving.
+
     Args:
-        as_of: the business date the run covers; it sees only data on or before it.
+        as_of: the business date the run covers; it sees only data on or before it. A plain
+            date, never converted between timezones; empty means yesterday in
+            NIGHTSHIFT_TIMEZONE on the machine that runs the flow.
         models: model branches to run (default all); [] runs ingest, features and KPIs only.
         full_refresh: reload every landing file from scratch instead of only new ones.
     """
@@ -104,7 +158,24 @@ def nightly(
     day = checked_as_of(settings, as_of)
     names = selected_models(models)
     run_id = new_run_id(day)
+    logger = get_run_logger()
+    with home_lock(
+        settings.lock_path,
+        run_id,
+        settings.lock_timeout_seconds,
+        lambda holder: logger.info("waiting for %s to finish with %s", holder, settings.home),
+    ):
+        return run_night(settings, day, names, run_id, full_refresh)
+
+
+def run_night(
+    settings: Settings, day: date, names: list[str], run_id: str, full_refresh: bool
+) -> dict[str, object]:
+    """The night's steps, run while holding the home's lock."""
     flow_run_id = str(flow_run.id) if flow_run.id else None
+    abandoned = abandon_dead_runs(settings)
+    if abandoned:
+        get_run_logger().warning("marked runs killed before they finished: %s", abandoned)
     open_run(settings, run_id, day, "landing", names, full_refresh, flow_run_id)
     mlflow_run_id = None
     try:
@@ -117,7 +188,7 @@ def nightly(
         )
         run = RunContext(run_id, day, flow_run_id, mlflow_run_id)
         ingest = ingest_landing(settings, run_id, full_refresh)
-        feature_defaults = build_features(settings, day)
+        feature_defaults = build_features(settings, day, ingest.input_digests)
         kpis = build_kpis(settings, day, run_id, mlflow_run_id)
         branches, failures = run_branches(settings, run, names)
         quality = build_model_quality(settings, run, branches, failures)
@@ -156,6 +227,7 @@ def nightly(
             "defaults_used": defaults_used,
             "published": published,
         },
+        ingest.input_digests,
     )
     write_run_artifacts(settings, run_id, day, ingest, branches, published, mlflow_run_id, failures)
     return {

@@ -143,7 +143,7 @@ def ingest(
     settings = settings_for(home)
     use_prefect_home(settings)
     from tasks.ingest import ingest_landing
-    from tasks.runs import close_run, new_run_id, open_run
+    from tasks.runs import abandon_dead_runs, close_run, new_run_id, open_run
 
     label = "landing"
     if source is Source.online_retail:
@@ -165,22 +165,31 @@ def ingest(
         fail(
             "a PATH is only taken with --source online-retail; landing files go in landing/<table>/"
         )
+    from nightshift.runlock import home_lock
+
     run_id = new_run_id(None)
-    open_run.fn(settings, run_id, None, label, [], full_refresh, None)
-    try:
-        summary = ingest_landing.fn(settings, run_id, full_refresh)
-    except BaseException as exc:
-        close_run.fn(settings, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    close_run.fn(
-        settings,
+    with home_lock(
+        settings.lock_path,
         run_id,
-        "succeeded",
-        None,
-        summary.input_digests,
-        summary.audit,
-        summary.defaults_used,
-    )
+        settings.lock_timeout_seconds,
+        lambda holder: typer.echo(f"waiting for {holder} to finish with {settings.home}"),
+    ):
+        abandon_dead_runs.fn(settings)
+        open_run.fn(settings, run_id, None, label, [], full_refresh, None)
+        try:
+            summary = ingest_landing.fn(settings, run_id, full_refresh)
+        except BaseException as exc:
+            close_run.fn(settings, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        close_run.fn(
+            settings,
+            run_id,
+            "succeeded",
+            None,
+            summary.input_digests,
+            summary.audit,
+            summary.defaults_used,
+        )
     print_ingest_summary(summary)
 
 
@@ -239,8 +248,10 @@ def run(
     except ValueError:
         fail(f"--as-of {as_of!r} is not a date (use YYYY-MM-DD)")
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
-    from flows.nightly import nightly
+    from flows.nightly import nightly, selected_models
 
+    if chosen is not None:
+        selected_models(chosen)  # a clear error for an unknown name, before Prefect starts
     result = nightly(as_of=day, models=chosen, full_refresh=full_refresh)
     warn_if_outside_data(result)
     typer.echo(
@@ -265,6 +276,81 @@ def warn_if_outside_data(result: dict[str, object]) -> None:
     else:
         return
     typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
+
+
+@app.command()
+def serve(
+    schedule: Annotated[
+        bool, typer.Option(help="Attach the nightly cron schedule (--no-schedule: UI only).")
+    ] = True,
+    home: HomeOption = None,
+) -> None:
+    """Serve the deployments (nightly, retrain, backfill, train-branch/gpu) from this process.
+
+    Runs triggered by the schedule or the Prefect UI execute here, against PREFECT_API_URL
+    (or the home's Prefect profile). Stop with Ctrl-C.
+    """
+    settings = settings_for(home)
+    if home is not None:
+        os.environ["NIGHTSHIFT_HOME"] = str(home)
+    use_prefect_home(settings)
+    from prefect import serve as prefect_serve
+
+    from flows.deployments import build_deployments
+
+    prefect_serve(*build_deployments(settings, schedule=schedule))
+
+
+@app.command()
+def deploy(home: HomeOption = None) -> None:
+    """Create the work pools and apply prefect.yaml's deployments to PREFECT_API_URL.
+
+    prefect.yaml's placeholders come from the environment, with settings filling the gaps
+    (NIGHTSHIFT_TIMEZONE, NIGHTSHIFT_NIGHTLY_CRON, NIGHTSHIFT_CPU_POOL, NIGHTSHIFT_GPU_POOL,
+    NIGHTSHIFT_PROJECT_DIR). Then start a worker: prefect worker start --pool nightshift-cpu
+    """
+    from nightshift.services import deploy as apply_deployments
+
+    settings = settings_for(home)
+    if not os.environ.get("PREFECT_API_URL"):
+        fail("PREFECT_API_URL is not set: deployments need a Prefect server (make services)")
+    typer.echo(apply_deployments(settings, dict(os.environ)))
+
+
+services_app = typer.Typer(help="Local Prefect server, MLflow server and workers on loopback.")
+app.add_typer(services_app, name="services")
+
+
+@services_app.command("start")
+def services_start(
+    prefect_port: Annotated[int, typer.Option(help="Prefect server port.")] = 4200,
+    mlflow_port: Annotated[int, typer.Option(help="MLflow server port.")] = 5000,
+    gpu_pool: Annotated[
+        str | None,
+        typer.Option(help="Also start a worker on this pool and route torch branches to it."),
+    ] = None,
+    home: HomeOption = None,
+) -> None:
+    """Start the servers and a process worker, and deploy prefect.yaml to them."""
+    from nightshift.services import start_services
+
+    settings = settings_for(home)
+    urls = start_services(settings, prefect_port, mlflow_port, gpu_pool or settings.gpu_pool)
+    typer.echo(
+        f"Prefect UI  http://127.0.0.1:{prefect_port}\nMLflow UI   {urls.mlflow_uri}\n"
+        f"logs        {settings.services_dir}\n"
+        f"point a shell at them: source {settings.services_dir / 'services.env'}\n"
+        "run a night now: prefect deployment run nightly/nightly"
+    )
+
+
+@services_app.command("stop")
+def services_stop(home: HomeOption = None) -> None:
+    """Stop the services started from this home."""
+    from nightshift.services import stop_services
+
+    stopped = stop_services(settings_for(home))
+    typer.echo(f"stopped {', '.join(stopped)}" if stopped else "no services were running")
 
 
 @app.command()

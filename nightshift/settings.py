@@ -116,6 +116,25 @@ class Settings(BaseSettings):
         description="Dask scheduler (tcp://host:8786): run parallel batches on that cluster "
         "through prefect-dask instead of local processes. Needs the `dask` extra.",
     )
+    nightly_cron: str = Field(
+        "0 2 * * *", description="When the `nightly` deployment runs, in the shop's timezone."
+    )
+    cpu_pool: str = Field(
+        "nightshift-cpu", description="Work pool the nightly, retrain and backfill deployments use."
+    )
+    gpu_pool: str | None = Field(
+        None,
+        description="Work pool of GPU workers: when set, the nightly flow runs the torch branches "
+        "(recommender, demand) as runs of the `train-branch/gpu` deployment there and waits.",
+    )
+    gpu_deployment: str = Field(
+        "train-branch/gpu", description="The deployment the torch branches are routed to."
+    )
+    lock_timeout_seconds: float = Field(
+        6 * 3600.0,
+        gt=0,
+        description="How long a run waits for another run on the same home to finish.",
+    )
     segments_k: int = Field(
         6, ge=0, description="Customer segments; 0 chooses k by silhouette in the range below."
     )
@@ -203,6 +222,18 @@ class Settings(BaseSettings):
     @property
     def mlflow_dir(self) -> Path:
         return self.home / "mlflow"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.home / "run.lock"
+
+    @property
+    def services_dir(self) -> Path:
+        return self.home / "services"
+
+    @property
+    def branch_results_dir(self) -> Path:
+        return self.home / "runs"
 
     @property
     def prefect_home(self) -> Path:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
 
 import duckdb
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from nightshift.runlog import task_logger
 from nightshift.settings import Settings
-from nightshift.warehouse import open_warehouse, query_sql, run_sql
+from nightshift.warehouse import SQL_DIR, open_warehouse, query_sql, run_sql
+from tasks.retry import IO_RETRY
 
 FEATURE_FILES = (
     "features/fct_daily_demand.sql",
@@ -35,19 +40,62 @@ def feature_params(settings: Settings, as_of: date) -> dict[str, object]:
     }
 
 
-@task(name="features", cache_policy=NO_CACHE)
-def build_features(settings: Settings, as_of: date) -> list[str]:
-    """Rebuild every features.* table as of `as_of`; returns the defaults it had to apply."""
+def feature_build_key(settings: Settings, as_of: date, input_digests: Mapping[str, str]) -> str:
+    """What the features are a function of: as_of, the landing files (their digests), the
+    settings the staging and feature SQL bind, and that SQL's text (the code)."""
+    parts = {
+        "as_of": as_of.isoformat(),
+        "inputs": dict(sorted(input_digests.items())),
+        "params": {k: str(v) for k, v in feature_params(settings, as_of).items()},
+        "staging": [settings.non_product_sku_pattern, settings.future_tolerance_hours],
+        "sql": {
+            str(path.relative_to(SQL_DIR)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for folder in ("staging", "features")
+            for path in sorted((SQL_DIR / folder).glob("*.sql"))
+        },
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+@task(name="features", cache_policy=NO_CACHE, **IO_RETRY)
+def build_features(
+    settings: Settings, as_of: date, input_digests: Mapping[str, str] | None = None
+) -> list[str]:
+    """Rebuild every features.* table as of `as_of`; returns the defaults it had to apply.
+
+    Given the night's input digests, the build is skipped when the features already in the
+    warehouse were built from the same key (a rerun on unchanged data). The key is checked
+    against the warehouse itself, not a Prefect result cache: the tables are shared state
+    that another night (say a backfill of a different as_of) may have rebuilt since.
+    """
+    key = feature_build_key(settings, as_of, input_digests) if input_digests else None
     with open_warehouse(settings) as con:
+        built = query_sql(con, "meta/feature_build.sql")
+        if key is not None and built and built[0][0] == key:
+            task_logger(__name__).info(
+                "features: inputs, settings and SQL unchanged since the last build; skipped"
+            )
+            return list(built[0][1] or [])
         con.execute("begin transaction")
         try:
             for path in FEATURE_FILES:
                 run_sql(con, path, feature_params(settings, as_of))
+            defaults = feature_defaults(con)
+            run_sql(
+                con,
+                "meta/record_feature_build.sql",
+                {
+                    "build_key": key or "",
+                    "as_of": as_of,
+                    "built_at": datetime.now(UTC),
+                    "defaults_used": defaults,
+                },
+            )
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
-        return feature_defaults(con)
+        return defaults
 
 
 def feature_defaults(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -61,7 +109,7 @@ def feature_defaults(con: duckdb.DuckDBPyConnection) -> list[str]:
     return used
 
 
-@task(name="kpis", cache_policy=NO_CACHE)
+@task(name="kpis", cache_policy=NO_CACHE, **IO_RETRY)
 def build_kpis(settings: Settings, as_of: date, run_id: str, mlflow_run_id: str | None) -> str:
     """Rebuild marts.kpi_daily for `as_of` with lineage; returns its registry name."""
     with open_warehouse(settings) as con:

@@ -24,6 +24,7 @@ from nightshift.errors import NightshiftError
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_sql, quote_identifier, run_sql
+from tasks.retry import IO_RETRY
 
 LOAD_ORDER = ("products", "orders", "events", "inventory")
 
@@ -144,7 +145,7 @@ def rebuild_staging(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: 
     return has_catalogue
 
 
-@task(name="ingest", cache_policy=NO_CACHE)
+@task(name="ingest", cache_policy=NO_CACHE, **IO_RETRY)
 def ingest_landing(settings: Settings, run_id: str, full_refresh: bool = False) -> IngestSummary:
     """Load new and corrected landing files and rebuild staging, all or nothing.
 

@@ -23,9 +23,24 @@ from nightshift.warehouse import open_warehouse, query_frame, run_sql
 from tasks.branch import BranchResult
 from tasks.parallel import map_batches, one_thread_per_process
 from tasks.runs import RunContext
-from tasks.tracking import finish_child_run, log_flat, start_child_run, tracking_client
+from tasks.tracking import (
+    finish_child_run,
+    log_flat,
+    log_frames,
+    register_artifacts,
+    start_child_run,
+    tracking_client,
+)
 
 MART = "inventory_plan"
+REGISTERED_NAME = "nightshift-inventory"
+
+
+def plan_frame(rows: list[dict[str, object]]) -> pl.DataFrame:
+    """The plan rows as the mart's columns (without the replay's working fields)."""
+    return pl.DataFrame(rows).drop(
+        "forecast_28d", "forecast_sd_28d", "backtest_mean_ending_stock", "converged"
+    )
 
 
 def inventory_config(settings: Settings) -> InventoryConfig:
@@ -214,6 +229,10 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
             else 0.0,
             "promoted": float(promoted),
         }
+        # The night's policies (model, lead-time demand, safety stock, reorder point per SKU)
+        # are the inventory "model": registered always, champion only when the gate passed.
+        log_frames(settings, child, "model", {"inventory_plan.parquet": plan_frame(rows)})
+        version = register_artifacts(settings, child, "model", REGISTERED_NAME, promoted)
         if not promoted:
             rows = plan_all(
                 skus, config, run.as_of, backtest_days,
@@ -230,9 +249,7 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
             import matplotlib.pyplot as plt
 
             plt.close(figure)
-        frame = pl.DataFrame(rows).drop(
-            "forecast_28d", "forecast_sd_28d", "backtest_mean_ending_stock", "converged"
-        )
+        frame = plan_frame(rows)
         with open_warehouse(settings) as con:
             con.register("inventory_plan_rows", frame)
             try:
@@ -253,7 +270,7 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
     return BranchResult(
         name="inventory",
         marts=[MART],
-        model="per-SKU models" if promoted else "baseline",
+        model=f"{REGISTERED_NAME}/{version}" if promoted else "baseline",
         metrics={k: v for k, v in summary.items() if k.endswith("_all")},
         baseline_metrics={"service_target": target},
         promoted=promoted,

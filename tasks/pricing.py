@@ -37,9 +37,16 @@ from nightshift.warehouse import open_warehouse, query_frame, run_sql, table_exi
 from tasks.branch import BranchResult
 from tasks.parallel import one_thread_per_process
 from tasks.runs import RunContext
-from tasks.tracking import finish_child_run, log_flat, log_frames, start_child_run
+from tasks.tracking import (
+    finish_child_run,
+    log_flat,
+    log_frames,
+    register_artifacts,
+    start_child_run,
+)
 
 MART = "price_recommendations"
+REGISTERED_NAME = "nightshift-pricing"
 
 
 def metric_name(text: str) -> str:
@@ -207,9 +214,12 @@ def run_pricing(settings: Settings, run: RunContext) -> BranchResult:
             },
             strict=False,
         )
+        # Elasticities and the chosen prices are the pricing "model": registered always,
+        # champion only when the gate passed.
         log_frames(
-            settings, child, "elasticities",
+            settings, child, "model",
             {
+                "price_recommendations.parquet": rows,
                 "elasticities.parquet": pl.DataFrame(
                     {
                         "sku": skus,
@@ -223,6 +233,9 @@ def run_pricing(settings: Settings, run: RunContext) -> BranchResult:
                 )
             },
         )  # fmt: skip
+        version = register_artifacts(settings, child, "model", REGISTERED_NAME, promoted)
+        if promoted:
+            model = f"{model} {REGISTERED_NAME}/{version}"
         if solution.infeasible:
             log_flat(
                 settings, child, tags={"nightshift.infeasible": str(solution.infeasible)[:4000]}
@@ -255,7 +268,7 @@ def run_pricing(settings: Settings, run: RunContext) -> BranchResult:
         name="pricing",
         marts=[MART],
         model=model,
-        metrics={"expected_profit": optimum, "solve_seconds": solution.solve_seconds},
+        metrics={"expected_profit": optimum},  # solve time is logged, not a quality metric
         baseline_metrics={"expected_profit": current},
         promoted=promoted,
         mlflow_run_id=child,

@@ -29,6 +29,7 @@ from nightshift.warehouse import (
     quote_literal,
     run_sql,
 )
+from tasks.retry import IO_RETRY
 
 
 def export_partition(
@@ -62,7 +63,7 @@ def create_history_view(con: duckdb.DuckDBPyConnection, table: str, glob: Path) 
     )  # fmt: skip
 
 
-@task(name="publish", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(name="publish", cache_policy=NO_CACHE, **IO_RETRY)
 def publish_marts(
     settings: Settings,
     run_id: str,

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, run_sql
 from tasks.branch import BranchResult
+from tasks.retry import IO_RETRY
 from tasks.runs import RunContext
 
 MART = "model_quality"
@@ -53,7 +54,7 @@ def quality_rows(branches: list[BranchResult], failures: dict[str, str]) -> pl.D
     return pl.DataFrame(rows, schema=schema)
 
 
-@task(name="model-quality", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+@task(name="model-quality", cache_policy=NO_CACHE, **IO_RETRY)
 def build_model_quality(
     settings: Settings, run: RunContext, branches: list[BranchResult], failures: dict[str, str]
 ) -> list[str]:

@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from nightshift import __version__
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_sql, run_sql
+from tasks.retry import IO_RETRY
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def code_version() -> str:
     return f"{__version__}+{sha}"
 
 
-@task(name="open-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+@task(name="open-run", cache_policy=NO_CACHE, **IO_RETRY)
 def open_run(
     settings: Settings,
     run_id: str,
@@ -77,7 +78,7 @@ def open_run(
         )
 
 
-@task(name="close-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+@task(name="close-run", cache_policy=NO_CACHE, **IO_RETRY)
 def close_run(
     settings: Settings,
     run_id: str,
@@ -104,6 +105,23 @@ def close_run(
                 "error": error,
             },
         )
+
+
+@task(name="abandon-dead-runs", cache_policy=NO_CACHE, **IO_RETRY)
+def abandon_dead_runs(settings: Settings) -> list[str]:
+    """Mark runs left 'running' by a killed process as 'abandoned'. Call only while holding
+    the home's run lock: then no other run can be alive. Returns their run ids."""
+    with open_warehouse(settings) as con:
+        rows = query_sql(
+            con,
+            "meta/abandon_runs.sql",
+            {
+                "finished_at": datetime.now(UTC),
+                "reason": "the run's process died (killed or crashed) before it finished; "
+                "nothing it computed was published",
+            },
+        )
+    return sorted(row[0] for row in rows)
 
 
 def run_status(settings: Settings, run_id: str) -> str | None:

@@ -15,6 +15,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from nightshift.settings import Settings
+from tasks.retry import IO_RETRY
 
 if TYPE_CHECKING:
     import polars as pl
@@ -39,7 +40,7 @@ def experiment_id(client: MlflowClient, settings: Settings) -> str:
     return client.create_experiment(settings.mlflow_experiment, artifact_location=location)
 
 
-@task(name="mlflow-parent-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(name="mlflow-parent-run", cache_policy=NO_CACHE, **IO_RETRY)
 def start_parent_run(
     settings: Settings,
     run_id: str,
@@ -66,6 +67,14 @@ def start_parent_run(
     return run.info.run_id
 
 
+def combined_digest(digests: Mapping[str, str]) -> str:
+    """One SHA-256 over every input file's name and digest, independent of order."""
+    import hashlib
+
+    text = "\n".join(f"{name}={digest}" for name, digest in sorted(digests.items()))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def audit_metrics(audit: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
     """Row accounting as flat metric names, e.g. orders_rows_quarantined."""
     return {
@@ -73,20 +82,26 @@ def audit_metrics(audit: Mapping[str, Mapping[str, int]]) -> dict[str, float]:
     }
 
 
-@task(name="mlflow-finish", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+@task(name="mlflow-finish", cache_policy=NO_CACHE, **IO_RETRY)
 def finish_parent_run(
     settings: Settings,
     mlflow_run_id: str,
     status: str,
     audit: Mapping[str, Mapping[str, int]] | None = None,
     record: Mapping[str, object] | None = None,
+    input_digests: Mapping[str, str] | None = None,
 ) -> None:
-    """Log the night's row accounting and summary, then close the run FINISHED or FAILED."""
+    """Log the night's row accounting, summary and input digests (one combined digest as a
+    tag, to search runs by the data they saw; every file's in input_digests.json), then
+    close the run FINISHED or FAILED."""
     client = tracking_client(settings)
     for key, value in audit_metrics(audit or {}).items():
         client.log_metric(mlflow_run_id, key, value)
     if record is not None:
         client.log_dict(mlflow_run_id, dict(record), "run_summary.json")
+    if input_digests is not None:
+        client.log_dict(mlflow_run_id, dict(input_digests), "input_digests.json")
+        client.set_tag(mlflow_run_id, "nightshift.input_digest", combined_digest(input_digests))
     client.set_tag(mlflow_run_id, "nightshift.status", status)
     client.set_terminated(mlflow_run_id, status="FINISHED" if status != "failed" else "FAILED")
 
@@ -212,6 +227,35 @@ def log_sklearn_model(
         registered_name,
         promote,
     )
+
+
+def register_artifacts(
+    settings: Settings,
+    mlflow_run_id: str,
+    artifact_path: str,
+    registered_name: str,
+    promote: bool,
+) -> str:
+    """Register a run's artifact folder as a new version of `registered_name` and move the
+    `champion` alias to it only when it passed its gate. Returns the version ("3").
+
+    For models that are tables rather than an estimator object (per-SKU inventory
+    policies, elasticities and chosen prices): the version points at the Parquet files that
+    define it, so "the champion's inventory plan" resolves like any other champion.
+    """
+    from mlflow.exceptions import MlflowException
+
+    client = tracking_client(settings)
+    try:
+        client.create_registered_model(registered_name)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    source = f"{client.get_run(mlflow_run_id).info.artifact_uri}/{artifact_path}"
+    version = client.create_model_version(registered_name, source, run_id=mlflow_run_id).version
+    if promote:
+        client.set_registered_model_alias(registered_name, "champion", str(version))
+    return str(version)
 
 
 def log_frames(

@@ -31,7 +31,7 @@ order by sku;
 
 comment on table marts.inventory_plan is 'What to order today, per product: lead-time demand, safety stock, reorder point and order quantity from a per-SKU demand model.';
 comment on column marts.inventory_plan.demand_class is 'smooth, erratic, intermittent (ADI >= 1.32), constant (incl. no sales) or too_short (under NIGHTSHIFT_INVENTORY_MIN_HISTORY_DAYS of history).';
-comment on column marts.inventory_plan.model is 'The demand model: sarima(p,d,q)(P,D,Q,s), croston_sba or mean.';
+comment on column marts.inventory_plan.model is 'The demand model: sarima(p,d,q)(P,D,Q,s), croston_tsb, croston_sba or mean.';
 comment on column marts.inventory_plan.fallback_reason is 'Why a SARIMA class got the mean model instead (fit failed or did not converge); NULL otherwise.';
 comment on column marts.inventory_plan.lead_time_days is 'Supplier lead time (snapshot, else NIGHTSHIFT_DEFAULT_LEAD_TIME_DAYS).';
 comment on column marts.inventory_plan.lead_time_demand is 'Forecast units over the lead time.';

@@ -91,3 +91,12 @@ create table if not exists meta.runs (
     error varchar
 );
 comment on table meta.runs is 'One row per nightly run: what ran, on what data, with what result.';
+
+create table if not exists meta.feature_build (
+    build_key varchar,
+    as_of date,
+    built_at timestamptz,
+    defaults_used varchar[]
+);
+comment on table meta.feature_build is 'What the features.* tables were last built from (one row): a rebuild with the same key is skipped.';
+comment on column meta.feature_build.build_key is 'SHA-256 of as_of, the input digests, the settings the SQL binds and the SQL text itself.';

@@ -55,6 +55,14 @@ def test_the_branch_plans_every_product_with_lineage_and_a_child_run(
     promoted = metrics["promoted"] == 1.0
     assert promoted == (metrics["service_level_all"] >= metrics["service_target_all"] - 0.05)
 
+    # tonight's policies are a registered version; champion only if the gate passed
+    (version,) = client.search_model_versions("name = 'nightshift-inventory'")
+    assert version.run_id == child_id
+    plan = {a.path for a in client.list_artifacts(child_id, "model")}
+    assert plan == {"model/inventory_plan.parquet"}
+    aliases = client.get_registered_model("nightshift-inventory").aliases
+    assert aliases == ({"champion": version.version} if promoted else {})
+
 
 def test_mapped_batches_match_serial_on_a_process_pool_and_on_dask(
     nightly_home: Path,

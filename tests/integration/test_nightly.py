@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import textwrap
@@ -12,9 +13,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.nightly import nightly
+from flows.nightly import nightly, selected_models
 from nightshift.errors import ConfigError, ContractError
 from nightshift.warehouse import open_warehouse
+from tasks.tracking import combined_digest
 from tests.conftest import TINY_END, settings_at, table_checksum
 
 pytestmark = pytest.mark.integration
@@ -57,6 +59,16 @@ def test_nightly_publishes_marts_with_lineage_and_an_mlflow_run(nightly_home: Pa
     assert run.data.tags["nightshift.run_id"] == run_id
     assert run.data.params["as_of"] == TINY_END.isoformat()
     assert run.data.metrics["orders_rows_in"] == float(runs[0][4])
+    # the parent carries what the night saw and which code ran, and its Prefect flow run
+    assert run.data.tags["nightshift.flow_run_id"]
+    assert run.data.tags["nightshift.code_version"]
+    with duckdb.connect(str(settings_at(nightly_home).warehouse_path), read_only=True) as con:
+        (digests,) = con.execute(
+            "select input_digests from meta.runs where run_id = $r", {"r": run_id}
+        ).fetchone()
+    digests = json.loads(digests)
+    assert set(digests) == {"orders", "events", "products", "inventory"}
+    assert run.data.tags["nightshift.input_digest"] == combined_digest(digests)
 
 
 def published_state(home: Path) -> tuple[str, int]:
@@ -151,8 +163,13 @@ def test_an_open_analyst_connection_keeps_reading_yesterday(nightly_home: Path) 
 
 
 def test_unknown_models_and_future_dates_are_refused_before_any_work(nightly_home: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown model"):
+    # Prefect validates the typed parameter (the UI's choice list) before the flow starts
+    from prefect.exceptions import ParameterTypeError
+
+    with pytest.raises(ParameterTypeError, match="should be 'recommender', 'demand'"):
         nightly(as_of=TINY_END, models=["telepathy"])
+    with pytest.raises(ConfigError, match="unknown model"):
+        selected_models(["telepathy"])
     with pytest.raises(ConfigError, match="in the future"):
         nightly(as_of=date.today() + timedelta(days=3))
     assert not (nightly_home / "marts.duckdb").exists()

@@ -148,6 +148,10 @@ def test_a_failed_branch_degrades_the_night_but_the_others_publish(
 
     yesterday = TINY_END - timedelta(days=1)
     nightly(as_of=yesterday, models=["segments", "pricing"])
+    settings = settings_at(nightly_home)
+    registry = MlflowClient(tracking_uri=settings.tracking_uri)
+    segments_champion = registry.get_model_version_by_alias("nightshift-segments", "champion")
+    segments_versions = len(registry.search_model_versions("name = 'nightshift-segments'"))
 
     @task(name="segments")
     def broken_segments(settings, run):
@@ -158,7 +162,6 @@ def test_a_failed_branch_degrades_the_night_but_the_others_publish(
     assert result["status"] == "degraded"
     assert result["failed_branches"] == {"segments": "RuntimeError: sabotaged for the test"}
 
-    settings = settings_at(nightly_home)
     with duckdb.connect(str(settings.marts_path), read_only=True) as con:
         run = con.execute(
             "select status, error from runs where run_id = $r", {"r": result["run_id"]}
@@ -178,6 +181,18 @@ def test_a_failed_branch_degrades_the_night_but_the_others_publish(
     assert ("segments", "failed", "failed", False) in quality
     assert any(
         branch == "pricing" and metric == "expected_profit" for branch, _, metric, _ in quality
+    )
+
+    # the failed branch registered nothing and its champion did not move; pricing's did
+    assert len(registry.search_model_versions("name = 'nightshift-segments'")) == segments_versions
+    assert (
+        registry.get_model_version_by_alias("nightshift-segments", "champion").version
+        == segments_champion.version
+    )
+    pricing_champion = registry.get_model_version_by_alias("nightshift-pricing", "champion")
+    assert (
+        registry.get_run(pricing_champion.run_id).data.tags["nightshift.run_id"]
+        == (result["run_id"])
     )
 
     client = MlflowClient(tracking_uri=settings.tracking_uri)

@@ -1,0 +1,1 @@
+select build_key, defaults_used from meta.feature_build;

@@ -1,0 +1,124 @@
+"""Faults a production night must survive, for real: a run killed with SIGKILL mid-training,
+and the same night run again. Real Prefect (the session's API), DuckDB files and MLflow."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.nightly import nightly
+from tests.conftest import TINY_END, settings_at, table_checksum
+
+pytestmark = pytest.mark.integration
+
+# Columns that name a run or a registry version: they differ between two runs by design.
+LINEAGE = ("run_id", "mlflow_run_id", "model", "flow_run_id")
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def published_tables(path: Path) -> dict[str, str]:
+    """Checksum of every published table's content without lineage (runs excluded)."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        names = [
+            row[0]
+            for row in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'main' "
+                "and table_name <> 'runs' order by 1"
+            ).fetchall()
+        ]
+        return {name: table_checksum(con, f"main.{name}", exclude=LINEAGE) for name in names}
+
+
+def history_partitions(home: Path) -> dict[str, list[str]]:
+    return {
+        table.name: sorted(p.name for p in table.iterdir())
+        for table in sorted((home / "exports").iterdir())
+    }
+
+
+def kill_during_training(home: Path, marker: str, timeout: float = 300) -> str:
+    """Start `nightshift run` in its own process against this session's Prefect API, wait
+    for `marker` in its log, SIGKILL it, and return what it printed."""
+    from prefect.settings import get_current_settings
+
+    env = {
+        **os.environ,
+        "NIGHTSHIFT_HOME": str(home),
+        "PREFECT_API_URL": str(get_current_settings().api.url),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nightshift.cli", "run", "--as-of", TINY_END.isoformat()],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen = []
+    deadline = time.monotonic() + timeout
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if marker in line:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            if time.monotonic() > deadline:
+                break
+    finally:
+        if proc.poll() is None and not any(marker in line for line in seen):
+            proc.kill()
+        proc.wait(timeout=30)
+    output = "".join(seen)
+    assert any(marker in line for line in seen), f"never saw {marker!r}:\n{output[-3000:]}"
+    assert proc.returncode == -signal.SIGKILL
+    return output
+
+
+def test_a_killed_run_changes_nothing_and_a_rerun_reproduces_the_night(
+    nightly_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Short training (the subprocess inherits these): this test is about faults, not fit.
+    for name, value in {
+        "NIGHTSHIFT_RECOMMENDER_EPOCHS": "4",
+        "NIGHTSHIFT_DEMAND_EPOCHS": "3",
+        "NIGHTSHIFT_DEMAND_WINDOWS_PER_EPOCH": "2048",
+        "NIGHTSHIFT_INVENTORY_BACKTEST_WEEKS": "2",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = settings_at(nightly_home)
+    first = nightly(as_of=TINY_END)
+    assert first["status"] in {"succeeded", "degraded"}
+    before_bytes = file_sha256(settings.marts_path)
+    before_tables = published_tables(settings.marts_path)
+    before_partitions = history_partitions(nightly_home)
+    assert {"recommendations", "demand_forecast", "inventory_plan", "customer_segments"} <= set(
+        before_tables
+    )
+
+    # SIGKILL while the recommender is training: nothing published, nothing half-written
+    kill_during_training(nightly_home, "recommender epoch 1:")
+    assert file_sha256(settings.marts_path) == before_bytes
+    assert published_tables(settings.marts_path) == before_tables  # readable and consistent
+    assert history_partitions(nightly_home) == before_partitions
+
+    # the next run completes, records the killed one as abandoned, and publishes the same
+    # night identically: same rows in every table, no duplicate history partitions
+    second = nightly(as_of=TINY_END)
+    assert second["status"] == first["status"]
+    assert published_tables(settings.marts_path) == before_tables
+    assert history_partitions(nightly_home) == before_partitions
+    with duckdb.connect(str(settings.marts_path), read_only=True) as con:
+        statuses = dict(con.execute("select status, count(*) from runs group by 1").fetchall())
+    assert statuses.get("abandoned") == 1, statuses
+    assert sum(statuses.values()) == 3
