@@ -37,6 +37,7 @@ bench: ## run the benchmarks in bench/ (slow; prints comparisons against peers)
 	$(BIN)/python bench/demand.py
 	$(BIN)/python bench/inventory.py
 	$(BIN)/python bench/segments.py
+	$(BIN)/python bench/nightly.py
 	$(BIN)/python bench/pricing.py
 
 services: ## start a Prefect server, MLflow server and worker on loopback, with the deployments

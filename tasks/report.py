@@ -13,6 +13,17 @@ from tasks.branch import BranchResult
 from tasks.ingest import IngestSummary
 
 
+def mlflow_run_link(tracking_uri: str, experiment_id: str | None, run_id: str | None) -> str:
+    """A markdown link to the run in the MLflow UI when the store is a server; the run id
+    (and how to open it) for a local store, which has no address to link to."""
+    if not run_id:
+        return "-"
+    if tracking_uri.startswith(("http://", "https://")) and experiment_id:
+        base = tracking_uri.rstrip("/")
+        return f"[{run_id[:8]}]({base}/#/experiments/{experiment_id}/runs/{run_id})"
+    return f"`{run_id}`"
+
+
 def summary_markdown(
     run_id: str,
     as_of: date,
@@ -21,8 +32,15 @@ def summary_markdown(
     published: list[str],
     mlflow_run_id: str | None,
     failures: dict[str, str] | None = None,
+    tracking_uri: str = "",
+    experiment_id: str | None = None,
 ) -> str:
-    """The night in a few tables: rows in, quarantined by reason, branches, what published."""
+    """The night in a few tables: rows in, quarantined by reason, branches against their
+    baselines with their gates and MLflow runs, degraded branches, what published."""
+
+    def link(mlflow_id: str | None) -> str:
+        return mlflow_run_link(tracking_uri, experiment_id, mlflow_id)
+
     lines = [
         f"# nightshift run `{run_id}` for {as_of.isoformat()}",
         "",
@@ -46,13 +64,14 @@ def summary_markdown(
     if branches:
         lines += [
             "",
-            "| branch | published model | promoted | gate | metrics | baseline |",
-            "|---|---|---|---|---|---|",
+            "| branch | published model | promoted | gate | metrics | baseline | MLflow run |",
+            "|---|---|---|---|---|---|---|",
         ]
         for result in branches:
             lines.append(
                 f"| {result.name} | {result.model} | {result.promoted} | {result.gate} | "
-                f"{shown_metrics(result.metrics)} | {shown_metrics(result.baseline_metrics)} |"
+                f"{shown_metrics(result.metrics)} | {shown_metrics(result.baseline_metrics)} | "
+                f"{link(result.mlflow_run_id)} |"
             )
     if failures:
         lines += [
@@ -65,7 +84,11 @@ def summary_markdown(
         lines += ["", "Defaults used:", *[f"- {item}" for item in ingest.defaults_used]]
     lines += ["", f"Published: {', '.join(published)}"]
     if mlflow_run_id:
-        lines.append(f"MLflow parent run: `{mlflow_run_id}`")
+        lines.append(f"MLflow parent run: {link(mlflow_run_id)}")
+        if not tracking_uri.startswith(("http://", "https://")):
+            lines.append(
+                f"(open the local store with `mlflow ui --backend-store-uri {tracking_uri}`)"
+            )
     return "\n".join(lines)
 
 
@@ -87,8 +110,24 @@ def write_run_artifacts(
     """Attach the run summary and the last 28 days of KPIs to the Prefect flow run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-    markdown = summary_markdown(run_id, as_of, ingest, branches, published, mlflow_run_id, failures)
+    experiment_id = None
+    if mlflow_run_id:
+        from tasks.tracking import tracking_client
+
+        experiment_id = tracking_client(settings).get_run(mlflow_run_id).info.experiment_id
+    markdown = summary_markdown(
+        run_id, as_of, ingest, branches, published, mlflow_run_id, failures,
+        settings.tracking_uri, experiment_id,
+    )  # fmt: skip
     create_markdown_artifact(markdown, key="nightly-summary", description=f"as_of {as_of}")
+    if mlflow_run_id and settings.tracking_uri.startswith(("http://", "https://")):
+        from prefect.artifacts import create_link_artifact
+
+        create_link_artifact(
+            f"{settings.tracking_uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{mlflow_run_id}",
+            link_text=f"MLflow run for {as_of}",
+            key="mlflow-run",
+        )
     with open_warehouse(settings, read_only=True) as con:
         rows = query_sql(con, "marts/kpi_recent.sql", {"as_of": as_of})
     columns = ["date", "orders", "units", "gmv", "aov", "customers", "conversion_rate"]

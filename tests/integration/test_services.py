@@ -149,6 +149,25 @@ def test_a_ui_triggered_night_routes_torch_to_the_gpu_pool_and_publishes(
     assert tags[f"recommender-{TINY_END}"]["mlflow.parentRunId"] == parent_id
     assert tags[f"segments-{TINY_END}"]["mlflow.parentRunId"] == parent_id
     assert tags[parent["info"]["run_name"]]["nightshift.flow_run_id"] == flow_run_id
+    # the Prefect run summary links to the MLflow server's runs
+    artifacts = (
+        httpx.post(
+            f"{api}/artifacts/filter",
+            json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}, "limit": 50, "offset": 0},
+            timeout=10,
+        )
+        .raise_for_status()
+        .json()
+    )
+    by_key = {a["key"]: a for a in artifacts if a.get("key")}
+    summary = by_key["nightly-summary"]["data"]
+    experiment = parent["info"]["experiment_id"]
+    assert f"{urls.mlflow_uri}/#/experiments/{experiment}/runs/{parent_id}" in summary
+    child_ids = [r["info"]["run_id"] for r in found if r["info"]["run_id"] != parent_id]
+    assert all(f"/runs/{child}" in summary for child in child_ids)
+    assert parent_id in by_key["mlflow-run"]["data"]
+    assert "kpi-daily" in by_key
+
     recommender = next(r for r in found if r["info"]["run_name"].startswith("recommender-"))
     metrics = {m["key"] for m in recommender["data"]["metrics"]}
     assert any(m.startswith("test_ndcg") for m in metrics), metrics

@@ -32,3 +32,38 @@ def test_quality_rows_pair_metrics_with_the_baseline_and_record_failures() -> No
     assert rows["segments", "silhouette"]["passed"] is True
     assert rows["pricing", "failed"]["passed"] is False
     assert rows["pricing", "failed"]["gate"] == "RuntimeError: boom"
+
+
+def test_the_run_summary_shows_gates_degraded_branches_and_links_to_mlflow() -> None:
+    from datetime import date
+
+    from tasks.branch import BranchResult
+    from tasks.ingest import IngestSummary
+    from tasks.report import summary_markdown
+
+    ingest = IngestSummary(run_id="r1")
+    ingest.audit = {
+        "orders": {
+            "rows_in": 10, "rows_staged": 7, "rows_quarantined": 2, "rows_duplicate": 1,
+            "rows_new": 10,
+        }
+    }  # fmt: skip
+    ingest.quarantined_by_reason = {"orders": {"null_key": 2}}
+    branch = BranchResult(
+        "demand", ["demand_forecast"], "nightshift-demand/2", {"mase": 0.8}, {"mase": 1.0},
+        True, "c" * 32, "MASE 0.8 < 0.98",
+    )  # fmt: skip
+    text = summary_markdown(
+        "r1", date(2024, 6, 30), ingest, [branch], ["demand_forecast"], "p" * 32,
+        {"segments": "RuntimeError: boom"}, "http://127.0.0.1:5000", "3",
+    )  # fmt: skip
+    assert "| orders | 10 | 7 | 2 | 1 | 10 |" in text
+    assert "| orders | null_key | 2 |" in text
+    assert "| demand | nightshift-demand/2 | True | MASE 0.8 < 0.98 | mase=0.8 | mase=1 |" in text
+    assert f"(http://127.0.0.1:5000/#/experiments/3/runs/{'c' * 32})" in text
+    assert f"(http://127.0.0.1:5000/#/experiments/3/runs/{'p' * 32})" in text
+    assert "**Degraded**" in text and "- segments: RuntimeError: boom" in text
+    local = summary_markdown(
+        "r1", date(2024, 6, 30), ingest, [branch], [], "p" * 32, None, "sqlite:///x.db", "3"
+    )
+    assert f"`{'c' * 32}`" in local and "mlflow ui --backend-store-uri sqlite:///x.db" in local
