@@ -46,6 +46,7 @@ class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
+    parquet = "parquet"
 
 
 HomeOption = Annotated[
@@ -357,33 +358,38 @@ def services_stop(home: HomeOption = None) -> None:
 def query(
     sql: Annotated[str, typer.Argument(help="A read-only SQL query over the published marts.")],
     output: Annotated[
-        OutputFormat, typer.Option("--format", help="Output format.")
+        OutputFormat, typer.Option("--format", help="Output format (parquet needs --out).")
     ] = OutputFormat.table,
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
     home: HomeOption = None,
 ) -> None:
-    """Query marts.duckdb read-only (the tables analysts use each morning)."""
+    """Query marts.duckdb read-only (the tables analysts use each morning); writes are refused."""
     import duckdb
 
+    from nightshift.catalog import open_marts, refuse_writes
+
     settings = settings_for(home)
-    if not settings.marts_path.exists():
-        fail(f"no published marts at {settings.marts_path}; run `nightshift run` first")
-    con = duckdb.connect(str(settings.marts_path), read_only=True)
+    refuse_writes(sql)
+    if output is OutputFormat.parquet and out is None:
+        fail("--format parquet writes a file: give --out FILE")
+    con = open_marts(settings.marts_path)
     try:
         relation = con.sql(sql)
         if relation is None:
             fail("the statement returned no rows to show; queries must be SELECTs")
         frame = relation.pl()
     except duckdb.Error as exc:
-        message = str(exc)
-        if "read-only" in message.lower():
-            fail("marts.duckdb is read-only here: only queries are allowed, not writes")
-        fail(message)
+        fail(str(exc).splitlines()[0])
     finally:
         con.close()
+    if output is OutputFormat.parquet:
+        frame.write_parquet(out)
+        typer.echo(f"wrote {frame.height:,} rows to {out}", err=True)
+        return
     if output is OutputFormat.csv:
-        sys.stdout.write(frame.write_csv())
+        text = frame.write_csv()
     elif output is OutputFormat.json:
-        sys.stdout.write(json.dumps(frame.to_dicts(), default=str, indent=2) + "\n")
+        text = json.dumps(frame.to_dicts(), default=str, indent=2) + "\n"
     else:
         import polars as pl
 
@@ -391,7 +397,74 @@ def query(
             tbl_rows=50, tbl_cols=30, fmt_str_lengths=60, tbl_width_chars=250,
             tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
         ):  # fmt: skip
-            print(frame)
+            text = f"{frame}\n"
+    if out is not None:
+        out.write_text(text)
+        typer.echo(f"wrote {frame.height:,} rows to {out}", err=True)
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def tables(home: HomeOption = None) -> None:
+    """List the published tables with row counts, newest as_of and description."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from nightshift.catalog import open_marts, published_tables
+
+    con = open_marts(settings_for(home).marts_path)
+    try:
+        infos = published_tables(con)
+    finally:
+        con.close()
+    table = Table(title="published tables (marts.duckdb)")
+    for column in ("table", "rows", "as_of", "description"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for info in infos:
+        rows = f"{info.rows:,}" if info.rows is not None else info.kind
+        table.add_row(info.name, rows, info.as_of or "", info.description)
+    Console().print(table)
+
+
+@app.command()
+def describe(
+    table: Annotated[str, typer.Argument(help="A published table or view, e.g. inventory_plan.")],
+    home: HomeOption = None,
+) -> None:
+    """Print a published table's meaning and every column's type and description."""
+    from nightshift.catalog import open_marts, published_tables, table_columns
+
+    con = open_marts(settings_for(home).marts_path)
+    try:
+        columns = table_columns(con, table)
+        info = next(i for i in published_tables(con, counts=False) if i.name == table)
+    finally:
+        con.close()
+    typer.echo(f"{table} ({info.kind}): {info.description}\n")
+    width = max(len(c) for c, _, _ in columns)
+    for column, dtype, description in columns:
+        typer.echo(f"  {column:<{width}}  {dtype:<24} {description}")
+
+
+@app.command()
+def dictionary(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the markdown.")] = Path(
+        "docs/data_dictionary.md"
+    ),
+    home: HomeOption = None,
+) -> None:
+    """Generate the data dictionary (markdown) from the published marts' descriptions."""
+    from nightshift.catalog import data_dictionary, open_marts
+
+    con = open_marts(settings_for(home).marts_path)
+    try:
+        text = data_dictionary(con)
+    finally:
+        con.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    typer.echo(f"wrote {out}")
 
 
 @app.command()

@@ -225,25 +225,26 @@ def start_services(
 
 
 def stop_services(settings: Settings, timeout: float = 20) -> list[str]:
-    """Stop every service started from this home (and the flow runs they spawned)."""
-    stopped = []
-    for name, pid in running_services(settings).items():
-        try:
+    """Stop every service started from this home (and the flow runs they spawned): SIGTERM to
+    each process group at once, SIGKILL to what is still alive after `timeout` seconds."""
+    running = running_services(settings)
+    for pid in running.values():
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    deadline = time.monotonic() + timeout
+    alive = dict(running)
+    while alive and time.monotonic() < deadline:
+        for name, pid in list(alive.items()):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
             try:
                 os.kill(pid, 0)
             except ProcessLookupError:
-                break
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
-            time.sleep(0.2)
-        else:
+                del alive[name]
+        time.sleep(0.2)
+    for pid in alive.values():
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        stopped.append(name)
     for pid_file in settings.services_dir.glob("*.pid"):
         pid_file.unlink()
-    return stopped
+    return list(running)

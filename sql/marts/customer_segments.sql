@@ -29,3 +29,6 @@ comment on column marts.customer_segments.monetary is 'Net revenue: purchases mi
 comment on column marts.customer_segments.pca_x is 'First principal component of the scaled features, for scatter plots.';
 comment on column marts.customer_segments.pca_y is 'Second principal component of the scaled features.';
 comment on column marts.customer_segments.mlflow_run_id is 'The MLflow child run of the segments branch that night.';
+comment on column marts.customer_segments.customer_id is 'The customer, as in the orders landing files.';
+comment on column marts.customer_segments.as_of is 'The business date (shop timezone) of the night that produced the row; the run saw only data on or before it.';
+comment on column marts.customer_segments.run_id is 'The nightly run that produced the row (runs.run_id).';

@@ -47,3 +47,6 @@ comment on column marts.inventory_plan.backtest_cycles_met is 'Replayed cycles w
 comment on column marts.inventory_plan.as_of is 'The business date the run covers.';
 comment on column marts.inventory_plan.run_id is 'The nightly run that built the row (runs).';
 comment on column marts.inventory_plan.mlflow_run_id is 'The MLflow child run of the inventory branch that night.';
+comment on column marts.inventory_plan.sku is 'The product (stock code).';
+comment on column marts.inventory_plan.on_hand is 'Units in stock at as_of (latest inventory snapshot, or the documented default when none landed).';
+comment on column marts.inventory_plan.on_order is 'Units ordered and not yet received at as_of.';

@@ -26,3 +26,8 @@ comment on column marts.model_quality.value is 'The model''s value of the metric
 comment on column marts.model_quality.baseline_value is 'The baseline''s value of the same metric (popularity, seasonal naive, the target service level, random labels, current prices), where one exists.';
 comment on column marts.model_quality.passed is 'True when the model passed its gate and was promoted.';
 comment on column marts.model_quality.gate is 'The gate''s verdict in words (or the error of a failed branch).';
+comment on column marts.model_quality.run_id is 'The nightly run that produced the row (runs.run_id).';
+comment on column marts.model_quality.branch is 'The model branch: recommender, demand, inventory, segments or pricing.';
+comment on column marts.model_quality.metric is 'The metric the branch reports against its baseline (e.g. ndcg_at_20, mase, service_level_all, silhouette, expected_profit); failed when the branch raised.';
+comment on column marts.model_quality.mlflow_run_id is 'The MLflow run that logged the model behind the row (the branch''s child run).';
+comment on column marts.model_quality.as_of is 'The business date (shop timezone) of the night that produced the row; the run saw only data on or before it.';

@@ -42,3 +42,7 @@ comment on column marts.price_recommendations.current_expected_profit is '(curre
 comment on column marts.price_recommendations.profit_uplift is 'expected_profit - current_expected_profit.';
 comment on column marts.price_recommendations.binding_constraint is 'Why the most profitable ladder price was not chosen: none, min_margin, max_change, stock, category_band; infeasible: <rule> when no price met the rules (current price kept); solver fallback.';
 comment on column marts.price_recommendations.model is 'milp/<solver> when the optimiser''s prices passed the gate, current_price otherwise (with the reason).';
+comment on column marts.price_recommendations.sku is 'The product (stock code).';
+comment on column marts.price_recommendations.as_of is 'The business date (shop timezone) of the night that produced the row; the run saw only data on or before it.';
+comment on column marts.price_recommendations.run_id is 'The nightly run that produced the row (runs.run_id).';
+comment on column marts.price_recommendations.mlflow_run_id is 'The MLflow run that logged the model behind the row (the branch''s child run).';

@@ -39,3 +39,9 @@ comment on column marts.segment_profiles.avg_order_value is 'Median of the custo
 comment on column marts.segment_profiles.return_rate is 'Median units returned / units bought.';
 comment on column marts.segment_profiles.centroid is 'The cluster centre in log1p feature space (recency, order rate, frequency, monetary, units per order, tenure); tomorrow''s segments are matched to it.';
 comment on column marts.segment_profiles.model is 'nightshift-segments/N (registered model version) when the clustering passed its gate, previous_centroids when customers were assigned to the last published centres instead.';
+comment on column marts.segment_profiles.segment_id is 'Stable segment id (matched to the previous night''s centroids).';
+comment on column marts.segment_profiles.segment_name is 'Name from the segment''s profile by the rules in models/segments.py.';
+comment on column marts.segment_profiles.customers is 'Customers in the segment tonight.';
+comment on column marts.segment_profiles.as_of is 'The business date (shop timezone) of the night that produced the row; the run saw only data on or before it.';
+comment on column marts.segment_profiles.run_id is 'The nightly run that produced the row (runs.run_id).';
+comment on column marts.segment_profiles.mlflow_run_id is 'The MLflow run that logged the model behind the row (the branch''s child run).';
