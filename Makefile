@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PROFILE ?= small
 
 .DEFAULT_GOAL := help
-.PHONY: help setup run test lint format bench clean services services-stop serve
+.PHONY: help setup browser run test lint format bench clean services services-stop serve
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -14,6 +14,14 @@ setup: ## create .venv and install nightshift with its dev tools
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
+
+browser: ## install Debian's chromium for the report's browser test (skipped without it)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q chromium >/dev/null 2>&1; } || \
+	  echo "warning: could not install chromium; the report's browser test will be skipped"; }
 
 run: ## generate the synthetic `small` shop if no data landed, then run the nightly flow
 	$(BIN)/nightshift generate --profile $(PROFILE) --if-missing

@@ -19,6 +19,7 @@ from nightshift.settings import Settings, load_settings
 from tasks.branch import BranchResult
 from tasks.demand import run_demand
 from tasks.features import build_features, build_kpis
+from tasks.html_report import publish_html_report
 from tasks.ingest import ingest_landing
 from tasks.inventory import run_inventory
 from tasks.pricing import run_pricing
@@ -213,6 +214,11 @@ def run_night(
         if mlflow_run_id:
             finish_parent_run(settings, mlflow_run_id, "failed")
         raise
+    try:
+        report = publish_html_report(settings, day, mlflow_run_id)
+    except Exception as exc:  # noqa: BLE001 - the marts are published; a report bug must not fail the night
+        report = None
+        get_run_logger().error("the HTML report could not be written: %s", exc)
     finish_parent_run(
         settings,
         mlflow_run_id,
@@ -229,7 +235,9 @@ def run_night(
         },
         ingest.input_digests,
     )
-    write_run_artifacts(settings, run_id, day, ingest, branches, published, mlflow_run_id, failures)
+    write_run_artifacts(
+        settings, run_id, day, ingest, branches, published, mlflow_run_id, failures, report
+    )
     return {
         "run_id": run_id,
         "status": status,
@@ -240,4 +248,5 @@ def run_night(
         "mlflow_run_id": mlflow_run_id,
         "published": published,
         "marts": str(settings.marts_path),
+        "report": report,
     }

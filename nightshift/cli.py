@@ -468,6 +468,26 @@ def dictionary(
 
 
 @app.command()
+def report(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="The night to report (default: the newest).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Where to write the HTML.")] = None,
+    home: HomeOption = None,
+) -> None:
+    """Write the self-contained HTML report (KPIs, forecasts, inventory risk, segments,
+    prices, model quality, data quality) for a published night."""
+    from tasks.html_report import write_report
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        fail(f"--as-of {as_of!r} is not a date (use YYYY-MM-DD)")
+    path = write_report(settings_for(home), day, out)
+    typer.echo(f"wrote {path}")
+
+
+@app.command()
 def doctor(home: HomeOption = None) -> None:
     """Report versions, device, home, and whether configured servers answer."""
     import importlib.metadata as md

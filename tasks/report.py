@@ -106,6 +106,7 @@ def write_run_artifacts(
     published: list[str],
     mlflow_run_id: str | None,
     failures: dict[str, str] | None = None,
+    report: str | None = None,
 ) -> None:
     """Attach the run summary and the last 28 days of KPIs to the Prefect flow run."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -119,6 +120,10 @@ def write_run_artifacts(
         run_id, as_of, ingest, branches, published, mlflow_run_id, failures,
         settings.tracking_uri, experiment_id,
     )  # fmt: skip
+    if report:
+        markdown += (
+            f"\n\nHTML report: [{report}](file://{report}) (also in the MLflow run's report/)"
+        )
     create_markdown_artifact(markdown, key="nightly-summary", description=f"as_of {as_of}")
     if mlflow_run_id and settings.tracking_uri.startswith(("http://", "https://")):
         from prefect.artifacts import create_link_artifact

@@ -135,3 +135,65 @@ def test_every_example_query_runs_and_returns_rows(analyst_home: Path, name: str
     with duckdb.connect(str(analyst_home / "marts.duckdb"), read_only=True) as con:
         rows = con.execute(sql).fetchall()
     assert rows, f"{name} returned no rows on the tiny run"
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SECTION_IDS = ["kpis", "forecasts", "inventory", "segments", "pricing", "quality", "data-quality"]
+CHARTS = [
+    "kpi-trend",
+    "forecast-fans",
+    "segment-scatter",
+    "price-changes",
+    "model-quality",
+    "quarantine",
+]
+
+
+def test_the_nightly_run_wrote_the_report_and_logged_it_to_mlflow(analyst_home: Path) -> None:
+    from mlflow import MlflowClient
+
+    from tests.conftest import settings_at
+
+    report = analyst_home / "reports" / f"report-{TINY_END.isoformat()}.html"
+    assert report.exists()
+    with duckdb.connect(str(analyst_home / "marts.duckdb"), read_only=True) as con:
+        (mlflow_run_id,) = con.execute(
+            "select mlflow_run_id from runs where as_of = $d", {"d": TINY_END}
+        ).fetchone()
+    client = MlflowClient(tracking_uri=settings_at(analyst_home).tracking_uri)
+    logged = {a.path for a in client.list_artifacts(mlflow_run_id, "report")}
+    assert logged == {f"report/{report.name}"}
+    text = report.read_text()
+    # nothing to fetch: no external scripts, styles, images or links
+    assert not re.search(r'(src|href)="(https?:)?//', text)
+    assert "<script src" not in text and "<link" not in text
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="needs Debian's chromium (`apt-get install chromium`; .ci/run installs it)",
+)
+def test_the_report_renders_in_a_real_browser_with_every_section(
+    analyst_home: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report.html"
+    done = cli(analyst_home, "report", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    dom = subprocess.run(
+        [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={tmp_path / 'chromium'}", "--dump-dom",
+            out.as_uri(),
+        ],
+        capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    # the inline script ran to the end without an error, and built the contents
+    assert 'data-ready="1"' in dom, dom[:2000]
+    assert f'data-charts="{len(CHARTS)}"' in dom
+    assert '<ul id="script-errors"></ul>' in dom
+    for section in SECTION_IDS:
+        assert f'<section id="{section}">' in dom and f'href="#{section}"' in dom
+    for name in CHARTS:
+        assert f'data-chart="{name}"' in dom
+    assert "was not published" not in dom

@@ -1,0 +1,1 @@
+select view_name from duckdb_views() where schema_name = 'main' and not internal;

@@ -1,0 +1,8 @@
+-- Products that run out within 14 days at median demand or sit at their reorder point.
+select sku, demand_class, on_hand, on_order, round(reorder_point, 1) as reorder_point, order_qty,
+       round(days_of_cover, 1) as days_of_cover, stockout_date
+from inventory_plan_history
+where as_of = $as_of
+  and (stockout_date <= cast($as_of as date) + 14 or on_hand + on_order <= reorder_point)
+order by stockout_date nulls last, days_of_cover
+limit 25;
