@@ -537,6 +537,18 @@ def doctor(home: HomeOption = None) -> None:
                 print(f"{name:<13} {url} answers ({response.status})")
         except OSError as exc:
             print(f"{name:<13} {url} DOES NOT ANSWER: {exc}")
+    if not settings.dask_address:
+        print(f"{'dask':<13} not configured (inventory batches use local processes)")
+    else:
+        import socket
+        from urllib.parse import urlparse
+
+        address = urlparse(settings.dask_address)
+        try:
+            with socket.create_connection((address.hostname, address.port or 8786), timeout=3):
+                print(f"{'dask':<13} {settings.dask_address} answers")
+        except (OSError, TypeError) as exc:
+            print(f"{'dask':<13} {settings.dask_address} DOES NOT ANSWER: {exc}")
 
 
 def main() -> None:

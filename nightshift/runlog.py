@@ -17,18 +17,37 @@ def task_logger(name: str) -> logging.Logger | logging.LoggerAdapter:
         return logging.getLogger(name)
 
 
-def progress_reporter(description: str, total: int) -> Callable[[int], None]:
+def progress_reporter(
+    description: str, total: int, console: object | None = None
+) -> Callable[[int], None]:
     """A callback `report(done)` for long work: a Prefect progress artifact inside a flow or
-    task run (the UI shows a bar), a log line per step elsewhere."""
+    task run (the UI shows a bar); on a terminal (or the rich `console` given), a rich
+    progress bar that closes when done reaches total; a log line per step elsewhere."""
+    import sys
+
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
     from prefect.context import TaskRunContext
 
-    if TaskRunContext.get() is None:
+    if TaskRunContext.get() is not None:
+        artifact_id = create_progress_artifact(0.0, description=description)
+
+        def report(done: int) -> None:
+            update_progress_artifact(artifact_id, 100.0 * done / max(total, 1))
+
+        return report
+    if console is None and not sys.stderr.isatty():
         logger = logging.getLogger("nightshift.progress")
         return lambda done: logger.info("%s: %d/%d", description, done, total)
-    artifact_id = create_progress_artifact(0.0, description=description)
+    from rich.console import Console
+    from rich.progress import Progress
 
-    def report(done: int) -> None:
-        update_progress_artifact(artifact_id, 100.0 * done / max(total, 1))
+    bar = Progress(console=console or Console(stderr=True), transient=False)
+    task_id = bar.add_task(description, total=max(total, 1))
+    bar.start()
 
-    return report
+    def advance(done: int) -> None:
+        bar.update(task_id, completed=done)
+        if done >= total:
+            bar.stop()
+
+    return advance

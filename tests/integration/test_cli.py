@@ -93,10 +93,16 @@ def test_query_is_read_only_and_speaks_csv_and_json(tmp_path: Path) -> None:
 
 def test_doctor_reports_an_unreachable_server_clearly(tmp_path: Path) -> None:
     result = nightshift(
-        "doctor", home=tmp_path, env={"NIGHTSHIFT_MLFLOW_URI": "http://127.0.0.1:9"}
+        "doctor",
+        home=tmp_path,
+        env={
+            "NIGHTSHIFT_MLFLOW_URI": "http://127.0.0.1:9",
+            "NIGHTSHIFT_DASK_ADDRESS": "tcp://127.0.0.1:9",
+        },
     )
     assert result.returncode == 0
     assert "mlflow        http://127.0.0.1:9 DOES NOT ANSWER" in result.stdout
+    assert "dask          tcp://127.0.0.1:9 DOES NOT ANSWER" in result.stdout
     assert "device        cpu" in result.stdout or "device        cuda" in result.stdout
 
 

@@ -49,21 +49,34 @@ def services(
             httpx.get(f"{urls.prefect_api_url}/health", timeout=2)
 
 
+def with_retries(send, attempts: int = 6) -> httpx.Response:  # noqa: ANN001
+    """Retry 502/503 as Prefect's own client and UI do: the server answers 503 while its
+    SQLite database is busy (e.g. the scheduler writing runs)."""
+    for attempt in range(attempts):
+        response = send()
+        if response.status_code not in (502, 503) or attempt == attempts - 1:
+            return response.raise_for_status()
+        time.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 def trigger(api: str, deployment: str, parameters: dict) -> str:
     """What the UI's "Run" button does: create a flow run from the deployment."""
-    dep = httpx.get(f"{api}/deployments/name/{deployment}", timeout=10).raise_for_status().json()
-    run = httpx.post(
-        f"{api}/deployments/{dep['id']}/create_flow_run",
-        json={"parameters": parameters},
-        timeout=10,
-    ).raise_for_status()
+    dep = with_retries(lambda: httpx.get(f"{api}/deployments/name/{deployment}", timeout=10))
+    run = with_retries(
+        lambda: httpx.post(
+            f"{api}/deployments/{dep.json()['id']}/create_flow_run",
+            json={"parameters": parameters},
+            timeout=10,
+        )
+    )
     return run.json()["id"]
 
 
 def wait_for(api: str, flow_run_id: str, timeout: float = 420) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        run = httpx.get(f"{api}/flow_runs/{flow_run_id}", timeout=10).raise_for_status().json()
+        run = with_retries(lambda: httpx.get(f"{api}/flow_runs/{flow_run_id}", timeout=10)).json()
         if run["state"]["type"] in TERMINAL:
             return run
         time.sleep(2)
@@ -189,3 +202,36 @@ def test_two_triggers_of_nightly_never_run_at_once(services: tuple[Settings, End
     # the later one was held back by the deployment's concurrency limit, not by luck
     waited = [name for r in (first, second) for name in state_names(api, r)]
     assert "AwaitingConcurrencySlot" in waited, waited
+
+
+def test_the_schedule_creates_nightly_runs_at_two_in_the_shops_timezone(
+    services: tuple[Settings, Endpoints],
+) -> None:
+    """The server's scheduler turns the deployment's cron into scheduled runs (the fixture's
+    shop timezone is UTC), so nights start without anyone pressing Run."""
+    _, urls = services
+    api = urls.prefect_api_url
+    dep = with_retries(lambda: httpx.get(f"{api}/deployments/name/nightly/nightly", timeout=10))
+    deadline = time.monotonic() + 90
+    scheduled: list[dict] = []
+    while time.monotonic() < deadline and not scheduled:
+        found = with_retries(
+            lambda: httpx.post(
+                f"{api}/flow_runs/filter",
+                json={
+                    "flow_runs": {
+                        "deployment_id": {"any_": [dep.json()["id"]]},
+                        "state": {"type": {"any_": ["SCHEDULED"]}},
+                    },
+                    "limit": 20,
+                    "offset": 0,
+                },
+                timeout=10,
+            )
+        ).json()
+        scheduled = [r for r in found if r["state"]["name"] == "Scheduled"]
+        time.sleep(2)
+    assert scheduled, "the scheduler created no runs for the nightly deployment"
+    for run in scheduled:
+        start = datetime.fromisoformat(run["expected_start_time"])
+        assert (start.hour, start.minute, start.second) == (2, 0, 0), start

@@ -67,3 +67,20 @@ def test_the_run_summary_shows_gates_degraded_branches_and_links_to_mlflow() -> 
         "r1", date(2024, 6, 30), ingest, [branch], [], "p" * 32, None, "sqlite:///x.db", "3"
     )
     assert f"`{'c' * 32}`" in local and "mlflow ui --backend-store-uri sqlite:///x.db" in local
+
+
+def test_progress_outside_prefect_draws_a_bar_on_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from nightshift.runlog import progress_reporter
+
+    out = io.StringIO()
+    report = progress_reporter(
+        "loading 4 landing files", 4, Console(file=out, force_terminal=True, width=100)
+    )
+    for done in range(1, 5):
+        report(done)
+    text = out.getvalue()
+    assert "loading 4 landing files" in text and "100%" in text
