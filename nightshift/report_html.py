@@ -84,6 +84,13 @@ def new_figure(width: float = 10, height: float = 3.2, rows: int = 1, cols: int 
     return figure, axes
 
 
+def tilt_dates(ax: object, size: int = 7) -> None:
+    """Small, tilted tick labels so dates fit under narrow panels."""
+    ax.tick_params(labelsize=size)  # type: ignore[attr-defined]
+    for label in ax.get_xticklabels():  # type: ignore[attr-defined]
+        label.set_rotation(30)
+
+
 def chart(name: str, figure: object, caption: str) -> str:
     return (
         f'<figure class="chart" data-chart="{name}">{svg(figure)}'
@@ -119,9 +126,7 @@ def kpi_section(data: ReportData) -> str:
             color="#1f77b4",
         )
         ax.set_title(column.replace("_", " "), fontsize=9)
-        ax.tick_params(labelsize=7)
-        for label in ax.get_xticklabels():
-            label.set_rotation(30)
+        tilt_dates(ax)
     return chart("kpi-trend", figure, "Last 90 days; grey daily, blue 7-day mean.")
 
 
@@ -148,9 +153,7 @@ def forecast_section(data: ReportData) -> str:
                 label="actual",
             )
         ax.set_title(str(sku), fontsize=9)
-        ax.tick_params(labelsize=7)
-        for label in ax.get_xticklabels():
-            label.set_rotation(30)
+        tilt_dates(ax)
     axes[0][0].legend(fontsize=7)
     return chart(
         "forecast-fans",
@@ -240,9 +243,7 @@ def quality_section(data: ReportData) -> str:
                 label="baseline",
             )
         ax.set_title(f"{branch}: {metric}", fontsize=8)
-        ax.tick_params(labelsize=6)
-        for label in ax.get_xticklabels():
-            label.set_rotation(30)
+        tilt_dates(ax, size=6)
     axes[0][0].legend(fontsize=7)
     latest = frame.filter(pl.col("as_of") == frame["as_of"].max())
     return chart(

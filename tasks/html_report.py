@@ -48,8 +48,7 @@ def read_report_data(settings: Settings, as_of: date | None = None) -> ReportDat
         def read(view: str, sql_file: str, **params: object) -> pl.DataFrame | None:
             if f"{view}_history" not in views:
                 return None
-            frame = query_frame(con, f"report/{sql_file}", {"as_of": day, **params})
-            return frame
+            return query_frame(con, f"report/{sql_file}", {"as_of": day, **params})
 
         data.kpis = read("kpi_daily", "kpis.sql")
         data.forecasts = read("demand_forecast", "top_forecasts.sql", top=TOP_SKUS)
