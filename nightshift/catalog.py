@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from nightshift.errors import NightshiftError
+from nightshift.warehouse import query_sql
 
 # Statements the read-only query path runs; anything else is refused before DuckDB sees it.
 READ_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
@@ -58,14 +59,7 @@ class TableInfo:
 
 def published_tables(con: duckdb.DuckDBPyConnection, counts: bool = True) -> list[TableInfo]:
     """Every table and view in the published file, with rows and newest as_of if asked."""
-    found = con.execute(
-        "select table_name, 'table', coalesce(comment, '') from duckdb_tables() "
-        "where schema_name = 'main' "
-        "union all "
-        "select view_name, 'view', coalesce(comment, '') from duckdb_views() "
-        "where schema_name = 'main' and not internal "
-        "order by 1"
-    ).fetchall()
+    found = query_sql(con, "catalog/published_tables.sql")
     infos = []
     for name, kind, description in found:
         rows = as_of = None
@@ -81,11 +75,7 @@ def published_tables(con: duckdb.DuckDBPyConnection, counts: bool = True) -> lis
 
 def table_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple[str, str, str]]:
     """(column, type, description) of a published table or view, in table order."""
-    rows = con.execute(
-        "select column_name, data_type, coalesce(comment, '') from duckdb_columns() "
-        "where schema_name = 'main' and table_name = $name order by column_index",
-        {"name": name},
-    ).fetchall()
+    rows = query_sql(con, "catalog/table_columns.sql", {"name": name})
     if not rows:
         names = ", ".join(t.name for t in published_tables(con, counts=False))
         raise NightshiftError(f"no published table {name!r}; published: {names}")

@@ -14,10 +14,10 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from nightshift.catalog import open_marts
+from nightshift.catalog import open_marts, published_tables
 from nightshift.report_html import ReportData, render_report
 from nightshift.settings import Settings
-from nightshift.warehouse import connect, query_frame
+from nightshift.warehouse import connect, query_frame, query_sql
 
 TOP_SKUS = 4
 
@@ -27,8 +27,7 @@ def report_path(settings: Settings, as_of: date) -> Path:
 
 
 def latest_as_of(con: duckdb.DuckDBPyConnection) -> date:
-    (day,) = con.execute("select max(as_of) from kpi_daily").fetchone()
-    return day
+    return query_sql(con, "report/latest_as_of.sql")[0][0]
 
 
 def read_report_data(settings: Settings, as_of: date | None = None) -> ReportData:
@@ -37,12 +36,8 @@ def read_report_data(settings: Settings, as_of: date | None = None) -> ReportDat
     con = open_marts(settings.marts_path)
     try:
         day = as_of or latest_as_of(con)
-        views = {row[0] for row in con.execute(
-            "select view_name from duckdb_views() where schema_name = 'main' and not internal"
-        ).fetchall()}  # fmt: skip
-        run = con.execute(
-            "select run_id from runs where as_of = $d order by started_at desc limit 1", {"d": day}
-        ).fetchall()
+        views = {t.name for t in published_tables(con, counts=False) if t.kind == "view"}
+        run = query_sql(con, "report/night_run.sql", {"as_of": day})
         data = ReportData(as_of=day, run_id=run[0][0] if run else None)
 
         def read(view: str, sql_file: str, **params: object) -> pl.DataFrame | None:

@@ -1,1 +1,0 @@
-select view_name from duckdb_views() where schema_name = 'main' and not internal;
