@@ -7,15 +7,18 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 
 from nightshift.errors import NightshiftError
 from nightshift.settings import Settings, load_settings
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="nightshift: nightly ML pipeline for online shops (ingest, model, publish).",
@@ -69,6 +72,9 @@ def use_prefect_home(settings: Settings) -> None:
     os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home.resolve()))
     # The embedded server's telemetry cannot reach the internet from a shop's batch host.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The first start in a new home migrates its database, which took over Prefect's default
+    # 20 s on a busy 2-core machine and failed the run before it began.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 @app.command()
@@ -253,12 +259,30 @@ def run(
 
     if chosen is not None:
         selected_models(chosen)  # a clear error for an unknown name, before Prefect starts
-    result = nightly(as_of=day, models=chosen, full_refresh=full_refresh)
+    result = run_with_terminal_progress(
+        lambda: nightly(as_of=day, models=chosen, full_refresh=full_refresh)
+    )
     warn_if_outside_data(result)
     typer.echo(
         f"run {result['run_id']} for {result['as_of']} published {', '.join(result['published'])} "
         f'to {result["marts"]}\nquery it: nightshift query "select * from kpi_daily order by date desc limit 7"'
     )
+
+
+def run_with_terminal_progress(run: Callable[[], T], console: object | None = None) -> T:
+    """Run a flow in this process with rich bars for its long steps (training epochs, SKU
+    batches, landing files) on `console`, or on stderr when that is a terminal."""
+    from nightshift.runlog import show_progress_on
+
+    if console is None and sys.stderr.isatty():
+        from rich.console import Console
+
+        console = Console(stderr=True)
+    show_progress_on(console)
+    try:
+        return run()
+    finally:
+        show_progress_on(None)
 
 
 def warn_if_outside_data(result: dict[str, object]) -> None:

@@ -17,37 +17,95 @@ def task_logger(name: str) -> logging.Logger | logging.LoggerAdapter:
         return logging.getLogger(name)
 
 
+# The rich console `nightshift run` draws bars on while its flow runs in this process; None
+# when the run is not attached to a terminal (a served deployment, a worker, CI).
+_terminal: dict[str, object] = {"console": None, "bar": None}
+# Prefect console log handlers printing through the terminal console, with their own consoles.
+_borrowed: list[tuple[logging.Handler, object]] = []
+
+
+def show_progress_on(console: object | None) -> None:
+    """Draw progress bars on `console` (a rich Console) for work inside flow and task runs
+    too, beside the Prefect progress artifacts; None stops drawing them. Used by
+    `nightshift run` on a terminal, where the flow runs in the CLI's own process."""
+    _stop_bar()
+    for handler, own in _borrowed:
+        handler.console = own
+    _borrowed.clear()
+    _terminal["console"] = console
+
+
+def _print_prefect_logs_through(console: object) -> None:
+    """Make Prefect's console log handler print through `console`, so that log lines appear
+    above a live bar instead of through it. Prefect configures logging when a run starts,
+    hence here and not in show_progress_on."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, PrefectConsoleHandler) and handler.console is not console:
+                _borrowed.append((handler, handler.console))
+                handler.console = console
+
+
+def _stop_bar() -> None:
+    """Close the bar still drawn, e.g. by a task that failed before it finished: rich allows
+    one live display at a time."""
+    bar = _terminal["bar"]
+    if bar is not None:
+        bar.stop()
+        _terminal["bar"] = None
+
+
+def _rich_bar(description: str, total: int, console: object | None) -> Callable[[int], None]:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    _stop_bar()
+    bar = Progress(console=console or Console(stderr=True), transient=False)
+    task_id = bar.add_task(description, total=max(total, 1))
+    bar.start()
+    _terminal["bar"] = bar
+
+    def advance(done: int) -> None:
+        bar.update(task_id, completed=done)
+        if done >= total and _terminal["bar"] is bar:
+            _stop_bar()
+
+    return advance
+
+
 def progress_reporter(
     description: str, total: int, console: object | None = None
 ) -> Callable[[int], None]:
     """A callback `report(done)` for long work: a Prefect progress artifact inside a flow or
-    task run (the UI shows a bar); on a terminal (or the rich `console` given), a rich
-    progress bar that closes when done reaches total; a log line per step elsewhere."""
+    task run (the UI shows a bar), plus a rich bar when `nightshift run` is on a terminal;
+    outside Prefect, a rich bar on a terminal (or the rich `console` given); a log line per
+    step elsewhere. Nothing to do (total 0) reports nothing."""
     import sys
+
+    if total <= 0:
+        return lambda done: None
 
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
     from prefect.context import TaskRunContext
 
     if TaskRunContext.get() is not None:
         artifact_id = create_progress_artifact(0.0, description=description)
+        terminal = _terminal["console"]
+        draw = None
+        if terminal is not None:
+            _print_prefect_logs_through(terminal)
+            draw = _rich_bar(description, total, terminal)
 
         def report(done: int) -> None:
             update_progress_artifact(artifact_id, 100.0 * done / max(total, 1))
+            if draw is not None:
+                draw(done)
 
         return report
     if console is None and not sys.stderr.isatty():
         logger = logging.getLogger("nightshift.progress")
         return lambda done: logger.info("%s: %d/%d", description, done, total)
-    from rich.console import Console
-    from rich.progress import Progress
-
-    bar = Progress(console=console or Console(stderr=True), transient=False)
-    task_id = bar.add_task(description, total=max(total, 1))
-    bar.start()
-
-    def advance(done: int) -> None:
-        bar.update(task_id, completed=done)
-        if done >= total:
-            bar.stop()
-
-    return advance
+    return _rich_bar(description, total, console)

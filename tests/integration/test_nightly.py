@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -215,3 +216,29 @@ def test_the_run_leaves_a_summary_kpis_and_progress_in_prefect(nightly_home: Pat
     summary = next(a for a in artifacts if a.key == "nightly-summary")
     assert result["run_id"] in summary.data and "quarantine reason" in summary.data
     assert by_type["progress"].data == 100.0  # every landing file loaded
+
+
+def test_nightshift_run_on_a_terminal_draws_bars_for_loading_and_training(
+    nightly_home: Path,
+) -> None:
+    """What `nightshift run` does on a terminal: the flow runs in the CLI's process and its
+    long steps draw rich bars beside their Prefect progress artifacts."""
+    import io
+
+    from rich.console import Console
+
+    from nightshift.cli import run_with_terminal_progress
+    from nightshift.runlog import _terminal
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=True, width=120)
+    result = run_with_terminal_progress(
+        lambda: nightly(as_of=TINY_END, models=["recommender"]), console
+    )
+    text = out.getvalue()
+    assert result["published"]
+    assert "landing files" in text and "recommender epochs" in text
+    assert text.count("100%") >= 2  # both bars finished
+    plain = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", text)
+    assert "recommender epoch 1:" in plain  # Prefect's log lines print above the bars
+    assert _terminal["console"] is None and _terminal["bar"] is None  # nothing left drawing
