@@ -25,6 +25,14 @@ def csr_from_pairs(
     return np.cumsum(indptr), items.astype(np.int64)
 
 
+def rows_of(csr: tuple[np.ndarray, np.ndarray], users: np.ndarray) -> np.ndarray:
+    """The items of `users` in a CSR pair, concatenated in the order of `users`."""
+    indptr, indices = csr
+    starts, counts = indptr[users], np.diff(indptr)[users]
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return indices[np.repeat(starts, counts) + within]
+
+
 def ranking_metrics(
     recommended: np.ndarray, relevant: tuple[np.ndarray, np.ndarray], n_items: int
 ) -> dict[str, float]:
@@ -41,10 +49,13 @@ def ranking_metrics(
     users = np.flatnonzero(counts > 0)
     if users.size == 0:
         return {"recall": 0.0, "ndcg": 0.0, "map": 0.0, "coverage": 0.0, "users": 0.0}
-    hits = np.zeros((users.size, k), dtype=bool)
-    for row, user in enumerate(users):
-        truth = indices[indptr[user] : indptr[user + 1]]
-        hits[row] = np.isin(recommended[user], truth)
+    # One membership test over (row, item) keys instead of one per user.
+    truth_keys = np.repeat(np.arange(users.size), counts[users]) * n_items + rows_of(
+        (indptr, indices), users
+    )
+    shown = recommended[users]
+    shown_keys = np.arange(users.size)[:, None] * n_items + np.where(shown >= 0, shown, n_items)
+    hits = np.isin(shown_keys, truth_keys) & (shown >= 0)
     ideal = np.minimum(counts[users], k)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     dcg = (hits * discounts).sum(axis=1)
@@ -74,9 +85,8 @@ def top_k_excluding(
     """
     scores = scores.astype(np.float64, copy=True)
     if exclude is not None:
-        indptr, indices = exclude
-        for row, user in enumerate(users):
-            scores[row, indices[indptr[user] : indptr[user + 1]]] = -np.inf
+        counts = np.diff(exclude[0])[users]
+        scores[np.repeat(np.arange(users.size), counts), rows_of(exclude, users)] = -np.inf
     k = min(k, scores.shape[1])
     top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")

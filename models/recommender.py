@@ -19,7 +19,11 @@ recommendations.
 
 Training is mini-batch over shuffled interaction indices (no Python loop per row),
 deterministic for a seed on CPU, early-stopped on validation NDCG@k, and uses bfloat16
-autocast on CUDA.
+autocast on CUDA. Item factors take dense Adam steps (the catalogue is small); user factors
+take lazy Adam steps on the rows in the batch only. A sampled negative that is the row's own
+positive is masked. The starting factors are random, or (config.init = "svd") a truncated
+SVD of the interaction matrix that the softmax epochs then refine: see initial_factors for
+when that helps.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class RecommenderConfig:
     # overfits (Recall@20 on planted data: 0.365 at 1e-4, 0.427 at 5e-2).
     l2: float = 0.05
     patience: int = 3  # epochs without a better validation NDCG before stopping
+    init: str = "random"  # starting factors: "random" or "svd"; see initial_factors
+    init_scale: float = 1.0  # standard deviation of the SVD start's factors
     k: int = 20
     seed: int = 7
     device: str = "auto"
@@ -84,26 +90,45 @@ def fit_recommender(
         n_users, n_items: sizes of the index spaces (users without interactions are allowed).
         config: hyper-parameters.
         validation: held-out items per user as CSR (indptr, indices). Enables early stopping
-            on NDCG@k.
+            on NDCG@k; epoch 0 (the starting factors) competes too.
         on_epoch: called with each epoch's metrics (loss, and validation metrics if given).
         exclude: items not ranked for validation per user (CSR); default: all training items.
     """
     import torch
 
+    # Scatter-adds of gradients (repeated items in a batch) sum in thread order unless torch
+    # is told to be deterministic; batches of thousands made two fits differ in the last bit.
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        return _fit(users, items, weights, n_users, n_items, config, validation, on_epoch, exclude)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _fit(
+    users: np.ndarray,
+    items: np.ndarray,
+    weights: np.ndarray,
+    n_users: int,
+    n_items: int,
+    config: RecommenderConfig,
+    validation: tuple[np.ndarray, np.ndarray] | None,
+    on_epoch: Callable[[dict[str, float]], None] | None,
+    exclude: tuple[np.ndarray, np.ndarray] | None,
+) -> FittedRecommender:
+    import torch
+
     device = torch_device(config.device)
     generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
-    scale = 1.0 / np.sqrt(config.factors)
-    user_emb = torch.nn.Parameter(torch.randn(n_users, config.factors, generator=generator) * scale)
-    item_emb = torch.nn.Parameter(torch.randn(n_items, config.factors, generator=generator) * scale)
-    item_bias = torch.nn.Parameter(torch.zeros(n_items, 1))
-    params = [user_emb, item_emb, item_bias]
-    for p in params:
-        p.data = p.data.to(device)
-    # Sparse lookups and SparseAdam: a step touches only the rows in its batch. Dense Adam
-    # would update every user's row every step, which dominated training time at 100k users.
-    optimizer = torch.optim.SparseAdam(params, lr=config.learning_rate)
-    lookup = torch.nn.functional.embedding
+    torch.manual_seed(config.seed)  # svd_lowrank draws from the global generator
+    user_emb, item_emb = initial_factors(users, items, weights, n_users, n_items, config, generator)
+    user_emb, item_emb = user_emb.to(device), item_emb.to(device).requires_grad_()
+    item_bias = torch.zeros(n_items, device=device, requires_grad=True)
+    # Items are few (thousands): dense Adam. Users are many: a lazy Adam that touches only
+    # the rows in the batch (dense Adam over 100k users dominated training time).
+    item_optimizer = torch.optim.Adam([item_emb, item_bias], lr=config.learning_rate)
+    user_adam = _LazyAdam(user_emb, config.learning_rate)
 
     u_all = torch.as_tensor(users, dtype=torch.long)
     i_all = torch.as_tensor(items, dtype=torch.long)
@@ -113,8 +138,16 @@ def fit_recommender(
         seen = csr_from_pairs(users, items, n_users)
     autocast = device.type == "cuda"
 
+    def snapshot() -> list[np.ndarray]:
+        return [t.detach().cpu().numpy().copy() for t in (user_emb, item_emb, item_bias)]
+
     best: tuple[float, int, list[np.ndarray]] | None = None  # (val NDCG, epoch, parameters)
     history: list[dict[str, float]] = []
+    if validation is not None:
+        start_score = evaluate(
+            FittedRecommender(*snapshot(), config=config), validation, seen, n_items
+        )
+        best = (start_score["ndcg"], 0, snapshot())
     stale = 0
     for epoch in range(1, config.epochs + 1):
         order = torch.randperm(u_all.numel(), generator=generator)
@@ -122,48 +155,131 @@ def fit_recommender(
         for start in range(0, order.numel(), config.batch_size):
             batch = order[start : start + config.batch_size]
             u, i, w = u_all[batch].to(device), i_all[batch].to(device), w_all[batch].to(device)
-            negatives = torch.randint(0, n_items, (config.negatives,), generator=generator).to(
-                device
-            )
+            negatives = torch.randint(0, n_items, (config.negatives,), generator=generator)
+            negatives = negatives.to(device)
+            p = user_emb[u].requires_grad_()
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=autocast):
-                p = lookup(u, user_emb, sparse=True)
-                q = lookup(i, item_emb, sparse=True)
-                q_neg = lookup(negatives, item_emb, sparse=True)
-                positive = (p * q).sum(dim=1) + lookup(i, item_bias, sparse=True)[:, 0]
-                negative = p @ q_neg.T + lookup(negatives, item_bias, sparse=True)[:, 0][None, :]
-            negative = negative.float().masked_fill(negatives[None, :] == i[:, None], float("-inf"))
+                q = item_emb[i]
+                positive = (p * q).sum(dim=1) + item_bias[i]
+                negative = p @ item_emb[negatives].T + item_bias[negatives][None, :]
+            negative = _drop_accidental_hits(negative.float(), negatives, i, n_items)
             # -log softmax of the positive, without materialising [positive | negatives]
             positive = positive.float()
             nll = torch.logaddexp(positive, torch.logsumexp(negative, dim=1)) - positive
             penalty = config.l2 * ((p.float() ** 2).sum(dim=1) + (q.float() ** 2).sum(dim=1))
             loss = (w * (nll + penalty)).mean()
-            optimizer.zero_grad(set_to_none=True)
+            item_optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            item_optimizer.step()
+            user_adam.step(u, p.grad)
             total += float(loss.detach()) * batch.numel()
         record = {"epoch": float(epoch), "loss": total / max(order.numel(), 1)}
-        snapshot = [t.detach().cpu().numpy().copy() for t in params]
-        snapshot[2] = snapshot[2][:, 0]
+        parameters = snapshot()
         if validation is not None:
-            model = FittedRecommender(*snapshot, config=config)
+            model = FittedRecommender(*parameters, config=config)
             record.update(
                 {f"val_{k}": v for k, v in evaluate(model, validation, seen, n_items).items()}
             )
             score = record["val_ndcg"]
             if best is None or score > best[0]:
-                best, stale = (score, epoch, snapshot), 0
+                best, stale = (score, epoch, parameters), 0
             else:
                 stale += 1
         else:
-            best = (0.0, epoch, snapshot)
+            best = (0.0, epoch, parameters)
         history.append(record)
         if on_epoch:
             on_epoch(record)
         if stale >= config.patience:
             break
-    assert best is not None
+    if best is None:  # no epochs and no validation: the starting factors
+        best = (0.0, 0, snapshot())
     _, best_epoch, parameters = best
     return FittedRecommender(*parameters, config=config, history=history, best_epoch=best_epoch)
+
+
+def initial_factors(
+    users: np.ndarray,
+    items: np.ndarray,
+    weights: np.ndarray,
+    n_users: int,
+    n_items: int,
+    config: RecommenderConfig,
+    generator: object,
+):  # noqa: ANN201 - returns a pair of torch tensors; torch is imported lazily
+    """Starting user and item factors.
+
+    "svd": a randomised truncated SVD of the user x item matrix of sqrt(weight) (V: the top
+    `factors` right singular vectors; users folded in as X V), each side scaled to standard
+    deviation `init_scale`. On the benchmark's split this start alone ranks better than
+    the random start does after ten softmax epochs (NDCG@20 0.394 vs 0.352 on `medium`), in
+    under two seconds, so the softmax epochs refine a good solution instead of finding one.
+    The square root tempers heavy users and repeated purchases, as ALS's confidence does.
+    "random": small Gaussian factors.
+    """
+    import torch
+
+    if config.init == "random" or min(n_users, n_items) <= config.factors:
+        scale = 1.0 / np.sqrt(config.factors)
+        return (
+            torch.randn(n_users, config.factors, generator=generator) * scale,
+            torch.randn(n_items, config.factors, generator=generator) * scale,
+        )
+    if config.init != "svd":
+        raise ValueError(f"unknown recommender init {config.init!r} (use 'svd' or 'random')")
+    values = torch.as_tensor(np.sqrt(np.maximum(weights, 0.0)), dtype=torch.float32)
+    index = torch.as_tensor(np.vstack([users, items]), dtype=torch.long)
+    matrix = torch.sparse_coo_tensor(index, values, (n_users, n_items)).coalesce()
+    _, _, right = torch.svd_lowrank(matrix, q=config.factors, niter=4)
+    folded = torch.sparse.mm(matrix, right)
+    return (
+        folded / folded.std().clamp_min(1e-12) * config.init_scale,
+        right / right.std().clamp_min(1e-12) * config.init_scale,
+    )
+
+
+class _LazyAdam:
+    """Adam on the rows of a large embedding that a batch touches, in place: duplicate rows'
+    gradients are summed first, as a sparse gradient would be; rows not in the batch keep
+    their moments (as torch's SparseAdam does)."""
+
+    def __init__(self, weight, lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> None:
+        import torch
+
+        self.weight, self.lr, self.betas, self.steps = weight, lr, betas, 0
+        self.first = torch.zeros_like(weight)
+        self.second = torch.zeros_like(weight)
+
+    def step(self, rows, grad) -> None:  # noqa: ANN001 - torch tensors
+        import torch
+
+        self.steps += 1
+        beta1, beta2 = self.betas
+        with torch.no_grad():
+            unique, inverse = torch.unique(rows, return_inverse=True)
+            summed = torch.zeros(unique.numel(), grad.shape[1], device=grad.device)
+            summed.index_add_(0, inverse, grad.float())
+            first = self.first[unique].mul_(beta1).add_(summed, alpha=1 - beta1)
+            second = self.second[unique].mul_(beta2).addcmul_(summed, summed, value=1 - beta2)
+            self.first[unique], self.second[unique] = first, second
+            update = (first / (1 - beta1**self.steps)) / (
+                (second / (1 - beta2**self.steps)).sqrt() + 1e-8
+            )
+            self.weight[unique] -= self.lr * update
+
+
+def _drop_accidental_hits(negative, negatives, positives, n_items: int):  # noqa: ANN001, ANN202
+    """Mask the sampled negatives that are a row's own positive (-inf logit). Only the few
+    rows whose positive was sampled are compared, instead of a (batch x negatives) test."""
+    import torch
+
+    sampled = torch.zeros(n_items, dtype=torch.bool, device=negative.device)
+    sampled[negatives] = True
+    rows = torch.nonzero(sampled[positives]).squeeze(1)
+    if rows.numel() == 0:
+        return negative
+    row, col = torch.nonzero(negatives[None, :] == positives[rows][:, None], as_tuple=True)
+    return negative.index_put((rows[row], col), torch.tensor(float("-inf"), device=negative.device))
 
 
 def recommend(
@@ -339,7 +455,7 @@ def fit_evaluate_and_recommend(
     warm_users = np.flatnonzero(warm)
     served = None
     if promoted:
-        refit = RecommenderConfig(**{**config.__dict__, "epochs": max(best_epoch, 1)})
+        refit = RecommenderConfig(**{**config.__dict__, "epochs": best_epoch})
         served = fit_recommender(
             data.full.users, data.full.items, data.full.weights, data.n_users, data.n_items, refit
         )

@@ -48,6 +48,7 @@ def recommender_config(settings: Settings) -> RecommenderConfig:
         k=settings.recommender_k,
         seed=settings.recommender_seed,
         device=settings.device,
+        init=settings.recommender_init,
     )
 
 

@@ -262,3 +262,50 @@ def test_gate_needs_the_margin() -> None:
     assert not passes_gate({"ndcg": 0.104}, {"ndcg": 0.1}, 0.05)
     assert not passes_gate({"ndcg": 0.0}, {"ndcg": 0.0}, 0.0)
     assert not passes_gate({}, {}, 0.0)  # nothing to evaluate on: keep the baseline
+
+
+def test_the_svd_start_alone_ranks_a_dense_low_rank_shop_well() -> None:
+    """Many customers per product and a low planted rank: where the SVD start is meant to
+    help. Alone (no softmax epochs) it must beat popularity by a wide margin, and the softmax
+    epochs from it must be deterministic for a seed."""
+    rng = np.random.default_rng(1)
+    n_users, n_items, dim = 6_000, 120, 4
+    logits = 2.0 * rng.normal(size=(n_users, dim)) @ rng.normal(size=(dim, n_items)) / np.sqrt(dim)
+    picks = np.argsort(-(logits + rng.gumbel(size=logits.shape)), axis=1)[:, :12]
+    users, items = np.repeat(np.arange(n_users), 12), picks.ravel()
+    test = np.tile(np.arange(12) >= 10, n_users)
+    held_out = csr_from_pairs(users[test], items[test], n_users)
+    seen = csr_from_pairs(users[~test], items[~test], n_users)
+    config = RecommenderConfig(factors=8, epochs=0, init="svd")
+    start = fit_recommender(
+        users[~test], items[~test], np.ones((~test).sum()), n_users, n_items, config
+    )
+    everyone = np.arange(n_users)
+    svd_top, _ = recommend(start, everyone, 10, seen)
+    pop = popularity_scores(items[~test], None, n_items)
+    pop_top, _ = recommend_popular(pop, everyone, 10, seen)
+    svd_recall = ranking_metrics(svd_top, held_out, n_items)["recall"]
+    assert svd_recall >= 2 * ranking_metrics(pop_top, held_out, n_items)["recall"]
+    refined = RecommenderConfig(factors=8, epochs=2, init="svd")
+    a, b = (
+        fit_recommender(
+            users[~test], items[~test], np.ones((~test).sum()), n_users, n_items, refined
+        )
+        for _ in range(2)
+    )
+    assert np.array_equal(a.user_factors, b.user_factors)
+    assert not np.array_equal(a.user_factors, start.user_factors)  # the epochs did train
+
+
+def test_sampled_negatives_equal_to_the_positive_are_masked() -> None:
+    import torch
+
+    from models.recommender import _drop_accidental_hits
+
+    negatives = torch.tensor([3, 7, 3, 9])
+    positives = torch.tensor([3, 5, 9])
+    logits = _drop_accidental_hits(torch.zeros(3, 4), negatives, positives, n_items=10)
+    expected = torch.tensor(
+        [[True, False, True, False], [False, False, False, False], [False, False, False, True]]
+    )
+    assert torch.equal(torch.isinf(logits), expected)
