@@ -41,8 +41,8 @@ BRANCH_MARTS: dict[str, list[str]] = {
     "pricing": ["price_recommendations"],
 }
 
-# name -> task(settings, run) -> BranchResult, run in this order: pricing reads tonight's
-# demand forecast, so it comes after demand.
+# name -> task(settings, run) -> BranchResult. They run concurrently; BRANCH_AFTER orders
+# the ones that read another's output (pricing reads tonight's demand forecast).
 MODEL_BRANCHES: dict[str, Callable[[Settings, RunContext], BranchResult]] = {
     "recommender": run_recommender,
     "demand": run_demand,
@@ -51,6 +51,9 @@ MODEL_BRANCHES: dict[str, Callable[[Settings, RunContext], BranchResult]] = {
     "pricing": run_pricing,
 }
 
+
+# Branches that start only once these others have finished (passed or failed).
+BRANCH_AFTER: dict[str, tuple[str, ...]] = {"pricing": ("demand",)}
 
 # The choice list the Prefect UI shows for `models`; a test keeps it equal to MODEL_BRANCHES.
 ModelName = Literal["recommender", "demand", "inventory", "segments", "pricing"]
@@ -78,21 +81,40 @@ def selected_models(models: list[str] | None) -> list[str]:
 def run_branches(
     settings: Settings, run: RunContext, names: list[str]
 ) -> tuple[list[BranchResult], dict[str, str]]:
-    """Run the branches in order; one that raises is recorded, not propagated: the other
-    branches still run and publish, and the night is `degraded` instead of failed."""
+    """Run the branches concurrently on the flow's thread pool, pricing once demand has
+    finished (it reads tonight's forecast; it runs whether demand passed or failed, as it did
+    when the branches ran in order). A branch that raises is recorded, not propagated: the
+    others still run and publish, and the night is `degraded` instead of failed.
+
+    Branches routed to the GPU pool run first, one at a time: their worker opens the
+    warehouse file from another process, and DuckDB lets only one process hold it, so no
+    local branch may have it open meanwhile."""
+    from prefect import allow_failure
+
     logger = get_run_logger()
-    results: list[BranchResult] = []
+    outcomes: dict[str, BranchResult] = {}
     failures: dict[str, str] = {}
-    for name in names:
+
+    def record_failure(name: str, exc: BaseException) -> None:
+        failures[name] = f"{type(exc).__name__}: {exc}"[:2000]
+        logger.error("branch %s failed; its tables keep last night's rows: %s", name, exc)
+
+    routed = [name for name in names if settings.gpu_pool and name in TORCH_BRANCHES]
+    for name in routed:
         try:
-            if settings.gpu_pool and name in TORCH_BRANCHES:
-                results.append(run_on_gpu_pool(settings, run, name))
-            else:
-                results.append(MODEL_BRANCHES[name](settings, run))
+            outcomes[name] = run_on_gpu_pool(settings, run, name)
         except Exception as exc:  # noqa: BLE001 - isolating branch failures is the point
-            failures[name] = f"{type(exc).__name__}: {exc}"[:2000]
-            logger.error("branch %s failed; its tables keep last night's rows: %s", name, exc)
-    return results, failures
+            record_failure(name, exc)
+    futures = {}
+    for name in (n for n in names if n not in routed):
+        upstream = [allow_failure(futures[u]) for u in BRANCH_AFTER.get(name, ()) if u in futures]
+        futures[name] = MODEL_BRANCHES[name].submit(settings, run, wait_for=upstream or None)
+    for name, future in futures.items():
+        try:
+            outcomes[name] = future.result()
+        except Exception as exc:  # noqa: BLE001 - isolating branch failures is the point
+            record_failure(name, exc)
+    return [outcomes[name] for name in names if name in outcomes], failures
 
 
 def run_on_gpu_pool(settings: Settings, run: RunContext, name: str) -> BranchResult:

@@ -102,6 +102,26 @@ def calendar_features(days: list[date], holidays: frozenset[date]) -> np.ndarray
     ).astype(np.float32)
 
 
+def demand_module(config: DemandConfig, state: dict[str, np.ndarray] | None = None):  # noqa: ANN201
+    """A DemandLSTM: seeded from `config.seed`, or holding the trained `state`.
+
+    Built under GLOBAL_RNG_LOCK because module initialisation draws from torch's global
+    generator, which branches training in other threads share: without the lock, two
+    branches' draws would interleave and neither would be reproducible for its seed.
+    """
+    import torch
+
+    from models.demand_module import DemandLSTM
+    from models.device import GLOBAL_RNG_LOCK
+
+    with GLOBAL_RNG_LOCK:
+        torch.manual_seed(config.seed)
+        module = DemandLSTM(N_FEATURES, config.hidden, config.input_days, config.horizon)
+    if state is not None:
+        module.load_state_dict({k: torch.as_tensor(v) for k, v in state.items()})
+    return module
+
+
 def extend_panel(panel: DemandPanel, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Units, price and calendar extended `horizon` days past the panel's end: units unknown
     (zero), price held at its last value, calendar computed."""
@@ -183,11 +203,10 @@ def fit_demand(
     on their pinball loss)."""
     import torch
 
-    from models.demand_module import DemandLSTM
     from models.device import torch_device
 
     device = torch_device(config.device)
-    torch.manual_seed(config.seed)
+    model = demand_module(config).to(device)
     rng = np.random.default_rng(config.seed)
     L, H = config.input_days, config.horizon
     units, price, calendar = extend_panel(panel, H)
@@ -197,7 +216,6 @@ def fit_demand(
         units, price, calendar, panel.first_day, series_val,
         np.full(series_val.size, val_origin), L, H,
     )  # fmt: skip
-    model = DemandLSTM(N_FEATURES, config.hidden, L, H).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     quantiles = torch.tensor(QUANTILES, device=device)
 
@@ -290,11 +308,8 @@ def predict_quantiles(
     """(len(series), horizon, 3) p10/p50/p90 units for days origin..origin+horizon-1."""
     import torch
 
-    from models.demand_module import DemandLSTM
-
     config = fitted.config
-    model = DemandLSTM(N_FEATURES, config.hidden, config.input_days, config.horizon)
-    model.load_state_dict({k: torch.as_tensor(v) for k, v in fitted.state.items()})
+    model = demand_module(config, fitted.state)
     model.eval()
     units, price, calendar = extend_panel(panel, config.horizon)
     out = np.empty((series.size, config.horizon, 3))

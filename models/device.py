@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 
 def choose_device(requested: str, cuda_available: bool) -> str:
     """Resolve the `device` setting ('auto', 'cpu', 'cuda', 'cuda:N') against the machine.
@@ -21,3 +23,10 @@ def torch_device(requested: str):  # noqa: ANN201 - returns torch.device; torch 
     import torch
 
     return torch.device(choose_device(requested, torch.cuda.is_available()))
+
+
+# torch's global random generator is shared by every thread of a process. Branches train
+# concurrently in threads, so the code that seeds it and draws from it (module weight
+# initialisation, torch.svd_lowrank) holds this lock; everything else draws from its own
+# torch.Generator.
+GLOBAL_RNG_LOCK = threading.Lock()

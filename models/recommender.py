@@ -96,32 +96,8 @@ def fit_recommender(
     """
     import torch
 
-    # Scatter-adds of gradients (repeated items in a batch) sum in thread order unless torch
-    # is told to be deterministic; batches of thousands made two fits differ in the last bit.
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        return _fit(users, items, weights, n_users, n_items, config, validation, on_epoch, exclude)
-    finally:
-        torch.use_deterministic_algorithms(was_deterministic)
-
-
-def _fit(
-    users: np.ndarray,
-    items: np.ndarray,
-    weights: np.ndarray,
-    n_users: int,
-    n_items: int,
-    config: RecommenderConfig,
-    validation: tuple[np.ndarray, np.ndarray] | None,
-    on_epoch: Callable[[dict[str, float]], None] | None,
-    exclude: tuple[np.ndarray, np.ndarray] | None,
-) -> FittedRecommender:
-    import torch
-
     device = torch_device(config.device)
     generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)  # svd_lowrank draws from the global generator
     user_emb, item_emb = initial_factors(users, items, weights, n_users, n_items, config, generator)
     user_emb, item_emb = user_emb.to(device), item_emb.to(device).requires_grad_()
     item_bias = torch.zeros(n_items, device=device, requires_grad=True)
@@ -130,6 +106,9 @@ def _fit(
     item_optimizer = torch.optim.Adam([item_emb, item_bias], lr=config.learning_rate)
     user_adam = _LazyAdam(user_emb, config.learning_rate)
 
+    # embedding lookups, not indexing: their backward sums repeated rows in a fixed order,
+    # where indexing's backward (index_put with accumulate) may sum them in thread order
+    lookup = torch.nn.functional.embedding
     u_all = torch.as_tensor(users, dtype=torch.long)
     i_all = torch.as_tensor(items, dtype=torch.long)
     w_all = torch.as_tensor(weights / max(float(np.mean(weights)), 1e-12), dtype=torch.float32)
@@ -158,10 +137,11 @@ def _fit(
             negatives = torch.randint(0, n_items, (config.negatives,), generator=generator)
             negatives = negatives.to(device)
             p = user_emb[u].requires_grad_()
+            bias_column = item_bias[:, None]
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=autocast):
-                q = item_emb[i]
-                positive = (p * q).sum(dim=1) + item_bias[i]
-                negative = p @ item_emb[negatives].T + item_bias[negatives][None, :]
+                q = lookup(i, item_emb)
+                positive = (p * q).sum(dim=1) + lookup(i, bias_column)[:, 0]
+                negative = p @ lookup(negatives, item_emb).T + lookup(negatives, bias_column).T
             negative = _drop_accidental_hits(negative.float(), negatives, i, n_items)
             # -log softmax of the positive, without materialising [positive | negatives]
             positive = positive.float()
@@ -229,8 +209,14 @@ def initial_factors(
         raise ValueError(f"unknown recommender init {config.init!r} (use 'svd' or 'random')")
     values = torch.as_tensor(np.sqrt(np.maximum(weights, 0.0)), dtype=torch.float32)
     index = torch.as_tensor(np.vstack([users, items]), dtype=torch.long)
-    matrix = torch.sparse_coo_tensor(index, values, (n_users, n_items)).coalesce()
-    _, _, right = torch.svd_lowrank(matrix, q=config.factors, niter=4)
+    matrix = torch.sparse_coo_tensor(
+        index, values, (n_users, n_items), check_invariants=True
+    ).coalesce()
+    from models.device import GLOBAL_RNG_LOCK
+
+    with GLOBAL_RNG_LOCK:  # svd_lowrank draws from torch's global generator
+        torch.manual_seed(config.seed)
+        _, _, right = torch.svd_lowrank(matrix, q=config.factors, niter=4)
     folded = torch.sparse.mm(matrix, right)
     return (
         folded / folded.std().clamp_min(1e-12) * config.init_scale,

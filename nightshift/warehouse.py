@@ -7,6 +7,7 @@ SQL is never assembled from strings: each file under sql/ is a set of statements
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
@@ -92,10 +93,29 @@ def open_warehouse(
     con = connect(settings.warehouse_path, settings, read_only=read_only)
     try:
         if not read_only:
-            run_sql(con, "schema/warehouse.sql")
+            ensure_schema(con, settings.warehouse_path)
         yield con
     finally:
         con.close()
+
+
+# The schema DDL's COMMENT ON statements are catalog alterations to DuckDB: branches open
+# the warehouse concurrently from threads, and two transactions commenting on the same
+# table conflict ("Catalog write-write conflict"). So the DDL runs once per file in a
+# process (a replaced file is noticed: its newest table is missing), under a lock.
+_schema_ready: set[str] = set()
+_schema_lock = threading.Lock()
+SCHEMA_SENTINEL = "meta.feature_build"  # the last table schema/warehouse.sql creates
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Create the warehouse's schemas and base tables (idempotent), once per file and process."""
+    key = str(path.resolve())
+    with _schema_lock:
+        if key in _schema_ready and table_exists(con, SCHEMA_SENTINEL):
+            return
+        run_sql(con, "schema/warehouse.sql")
+        _schema_ready.add(key)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:

@@ -117,13 +117,12 @@ def forecast_rows(
 
 def fan_figure(outcome: DemandOutcome, panel: DemandPanel, products: pl.DataFrame, top: int = 4):
     """Actual vs the LSTM's p10-p90 fan at the last backtest origin, for the top SKUs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # matplotlib's object API, not pyplot: no global figure state, safe in any thread
+    from matplotlib.figure import Figure
 
     backtest = outcome.backtest
-    figure, axes = plt.subplots(top, 1, figsize=(9, 2.4 * top), squeeze=False)
+    figure = Figure(figsize=(9, 2.4 * top))
+    axes = figure.subplots(top, 1, squeeze=False)
     if not backtest:
         return figure
     origin = int(backtest["origin"])
@@ -202,21 +201,12 @@ def run_demand(settings: Settings, run: RunContext) -> BranchResult:
             tags={"nightshift.gate": outcome.gate_reason},
         )
         figure = fan_figure(outcome, panel, products)
-        try:
-            tracking_client(settings).log_figure(child, figure, "forecast_fan.png")
-        finally:
-            import matplotlib.pyplot as plt
-
-            plt.close(figure)
+        tracking_client(settings).log_figure(child, figure, "forecast_fan.png")
         model = "baseline"
         if outcome.fitted is not None:
-            import torch
+            from models.demand import N_FEATURES, demand_module
 
-            from models.demand import N_FEATURES
-            from models.demand_module import DemandLSTM
-
-            module = DemandLSTM(N_FEATURES, config.hidden, config.input_days, config.horizon)
-            module.load_state_dict({k: torch.as_tensor(v) for k, v in outcome.fitted.state.items()})
+            module = demand_module(outcome.fitted.config, outcome.fitted.state)
             example = np.zeros((1, config.input_days + config.horizon, N_FEATURES), np.float32)
             version = log_torch_model(
                 settings, child, module, example, REGISTERED_MODEL, promote=outcome.promoted

@@ -145,14 +145,13 @@ def service_summary(rows: list[dict[str, object]]) -> dict[str, float]:
 
 def plot_samples(rows: list[dict[str, object]], skus: list[SkuInput], top: int = 4):
     """Recent demand, the forecast and the reorder point for the top-selling SKUs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # matplotlib's object API, not pyplot: no global figure state, safe in any thread
+    from matplotlib.figure import Figure
 
     volume = [float(np.maximum(item.history[-90:], 0).sum()) for item in skus]
     chosen = np.argsort(volume)[::-1][:top]
-    figure, axes = plt.subplots(top, 1, figsize=(9, 2.2 * top), squeeze=False)
+    figure = Figure(figsize=(9, 2.2 * top))
+    axes = figure.subplots(top, 1, squeeze=False)
     for ax, index in zip(axes[:, 0], chosen, strict=False):
         item, row = skus[index], rows[index]
         history = np.maximum(item.history[-90:], 0)
@@ -243,12 +242,7 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
             metrics.update({f"baseline_{k}": v for k, v in baseline_summary.items()})
         log_flat(settings, child, metrics=metrics, tags={"nightshift.gate": gate})
         figure = plot_samples(rows, skus)
-        try:
-            tracking_client(settings).log_figure(child, figure, "sample_plans.png")
-        finally:
-            import matplotlib.pyplot as plt
-
-            plt.close(figure)
+        tracking_client(settings).log_figure(child, figure, "sample_plans.png")
         frame = plan_frame(rows)
         with open_warehouse(settings) as con:
             con.register("inventory_plan_rows", frame)

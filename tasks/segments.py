@@ -98,14 +98,13 @@ def profile_rows(
 
 def scatter_figure(pca: np.ndarray, labels: np.ndarray, names: dict[int, str], max_points=20_000):
     """The customers on the first two principal components, coloured by segment."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # matplotlib's object API, not pyplot: no global figure state, safe in any thread
+    from matplotlib.figure import Figure
 
     rng = np.random.default_rng(0)
     shown = rng.choice(labels.size, size=min(max_points, labels.size), replace=False)
-    figure, ax = plt.subplots(figsize=(7, 5.5))
+    figure = Figure(figsize=(7, 5.5))
+    ax = figure.subplots()
     for segment in sorted(set(labels.tolist())):
         points = shown[labels[shown] == segment]
         ax.scatter(
@@ -172,12 +171,7 @@ def run_segments(settings: Settings, run: RunContext) -> BranchResult:
             tags={"nightshift.gate": gate, "nightshift.segment_names": str(names)},
         )
         figure = scatter_figure(result.pca, labels, names)
-        try:
-            tracking_client(settings).log_figure(child, figure, "segments_pca.png")
-        finally:
-            import matplotlib.pyplot as plt
-
-            plt.close(figure)
+        tracking_client(settings).log_figure(child, figure, "segments_pca.png")
         version = log_sklearn_model(
             settings, child, result.pipeline, features[:5], REGISTERED_MODEL, promote=promoted
         )

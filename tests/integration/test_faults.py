@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -85,6 +86,32 @@ def kill_during_training(home: Path, marker: str, timeout: float = 300) -> str:
     return output
 
 
+def branch_spans(marts_path: Path, run_id: str) -> dict[str, tuple[datetime, datetime]]:
+    """(start, end) of each branch's task run in the night's Prefect flow run."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    with duckdb.connect(str(marts_path), read_only=True) as con:
+        (flow_run_id,) = con.execute(
+            "select flow_run_id from runs where run_id = $r", {"r": run_id}
+        ).fetchone()
+    with get_client(sync_client=True) as client:
+        # Prefect 3.8's sync client sends null for unset fields, which its server rejects.
+        task_runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            sort=TaskRunSort.EXPECTED_START_TIME_DESC,
+            limit=200,
+            offset=0,
+        )
+    return {
+        run.name.rsplit("-", 1)[0]: (run.start_time, run.end_time)
+        for run in task_runs
+        if run.name.rsplit("-", 1)[0]
+        in {"recommender", "demand", "inventory", "segments", "pricing"}
+    }
+
+
 def test_a_killed_run_changes_nothing_and_a_rerun_reproduces_the_night(
     nightly_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -105,6 +132,11 @@ def test_a_killed_run_changes_nothing_and_a_rerun_reproduces_the_night(
     assert {"recommendations", "demand_forecast", "inventory_plan", "customer_segments"} <= set(
         before_tables
     )
+    # the branches ran at the same time, pricing once demand had finished
+    spans = branch_spans(settings.marts_path, first["run_id"])
+    independent = [spans[name] for name in ("recommender", "demand", "inventory", "segments")]
+    assert max(start for start, _ in independent) < min(end for _, end in independent), spans
+    assert spans["pricing"][0] >= spans["demand"][1], spans
 
     # SIGKILL while the recommender is training: nothing published, nothing half-written
     kill_during_training(nightly_home, "recommender epoch 1:")
