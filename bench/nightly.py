@@ -103,6 +103,8 @@ def run_night(home: Path) -> dict:
     os.environ["NIGHTSHIFT_HOME"] = str(home)
     os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # as `nightshift run` does: a new Prefect home's first start migrates its database
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     with TreeRss() as rss:
         import mlflow  # noqa: F401
         import pulp  # noqa: F401

@@ -6,6 +6,7 @@ returns a `BranchResult` and one line in `MODEL_BRANCHES`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from datetime import date
 from typing import Literal, get_args
@@ -22,6 +23,7 @@ from tasks.features import build_features, build_kpis
 from tasks.html_report import publish_html_report
 from tasks.ingest import ingest_landing
 from tasks.inventory import run_inventory
+from tasks.parallel import threads_per_branch
 from tasks.pricing import run_pricing
 from tasks.publish import publish_marts
 from tasks.quality import build_model_quality
@@ -81,16 +83,15 @@ def selected_models(models: list[str] | None) -> list[str]:
 def run_branches(
     settings: Settings, run: RunContext, names: list[str]
 ) -> tuple[list[BranchResult], dict[str, str]]:
-    """Run the branches concurrently on the flow's thread pool, pricing once demand has
-    finished (it reads tonight's forecast; it runs whether demand passed or failed, as it did
-    when the branches ran in order). A branch that raises is recorded, not propagated: the
-    others still run and publish, and the night is `degraded` instead of failed.
+    """Run the branches on the flow's thread pool, up to `settings.branch_concurrency` at
+    once (1: one after another, in `MODEL_BRANCHES` order), pricing once demand has finished
+    (it reads tonight's forecast; it runs whether demand passed or failed). A branch that
+    raises is recorded, not propagated: the others still run and publish, and the night is
+    `degraded` instead of failed.
 
     Branches routed to the GPU pool run first, one at a time: their worker opens the
     warehouse file from another process, and DuckDB lets only one process hold it, so no
     local branch may have it open meanwhile."""
-    from prefect import allow_failure
-
     logger = get_run_logger()
     outcomes: dict[str, BranchResult] = {}
     failures: dict[str, str] = {}
@@ -105,16 +106,44 @@ def run_branches(
             outcomes[name] = run_on_gpu_pool(settings, run, name)
         except Exception as exc:  # noqa: BLE001 - isolating branch failures is the point
             record_failure(name, exc)
-    futures = {}
-    for name in (n for n in names if n not in routed):
-        upstream = [allow_failure(futures[u]) for u in BRANCH_AFTER.get(name, ()) if u in futures]
-        futures[name] = MODEL_BRANCHES[name].submit(settings, run, wait_for=upstream or None)
+    local = [name for name in names if name not in routed]
+    lanes = min(settings.branch_concurrency, max(len(local), 1))
+    cores = os.cpu_count() or 1
+    with threads_per_branch(max(1, cores // lanes) if lanes > 1 else None):
+        local_outcomes = run_local_branches(settings, run, local, lanes, record_failure)
+    outcomes.update(local_outcomes)
+    return [outcomes[name] for name in names if name in outcomes], failures
+
+
+def run_local_branches(
+    settings: Settings,
+    run: RunContext,
+    names: list[str],
+    lanes: int,
+    record_failure: Callable[[str, BaseException], None],
+) -> dict[str, BranchResult]:
+    """Submit the branches in `lanes` chains (a branch waits for the one before it in its
+    lane, and for its BRANCH_AFTER upstreams) and collect what they return."""
+    from prefect import allow_failure
+
+    futures: dict[str, object] = {}
+    lane_tails: list[object | None] = [None] * lanes
+    for index, name in enumerate(names):
+        # `branch_concurrency` lanes: a branch waits for the one before it in its lane
+        lane = index % len(lane_tails)
+        upstream = [futures[u] for u in BRANCH_AFTER.get(name, ()) if u in futures]
+        upstream += [lane_tails[lane]] if lane_tails[lane] is not None else []
+        futures[name] = MODEL_BRANCHES[name].submit(
+            settings, run, wait_for=[allow_failure(f) for f in upstream] or None
+        )
+        lane_tails[lane] = futures[name]
+    outcomes: dict[str, BranchResult] = {}
     for name, future in futures.items():
         try:
             outcomes[name] = future.result()
         except Exception as exc:  # noqa: BLE001 - isolating branch failures is the point
             record_failure(name, exc)
-    return [outcomes[name] for name in names if name in outcomes], failures
+    return outcomes
 
 
 def run_on_gpu_pool(settings: Settings, run: RunContext, name: str) -> BranchResult:

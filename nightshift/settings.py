@@ -6,6 +6,7 @@ down; CLI flags and flow parameters override fields with `Settings.model_copy(up
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,11 @@ from nightshift.errors import ConfigError
 DEFAULT_NON_PRODUCT_SKU_PATTERN = (
     r"(?i)(POST|DOT|M|C2|D|S|B|CRUK|BANK CHARGES|AMAZONFEE|ADJUST.*|TEST.*|gift_.*)"
 )
+
+
+def default_branch_concurrency(cores: int | None) -> int:
+    """One model branch at a time per 4 cores, at least one."""
+    return max(1, (cores or 1) // 4)
 
 
 class Settings(BaseSettings):
@@ -118,6 +124,13 @@ class Settings(BaseSettings):
     )
     inventory_batch_size: int = Field(100, gt=0, description="SKUs per parallel batch.")
     inventory_workers: int = Field(2, gt=0, description="Processes planning batches.")
+    branch_concurrency: int = Field(
+        default_factory=lambda: default_branch_concurrency(os.cpu_count()),
+        gt=0,
+        description="Model branches run at once (pricing always after demand). Default: one "
+        "per 4 cores, at least 1: each torch or BLAS branch already uses every core, so on a "
+        "small machine running them together is slower (bench/RESULTS.md).",
+    )
     dask_address: str | None = Field(
         None,
         description="Dask scheduler (tcp://host:8786): run parallel batches on that cluster "

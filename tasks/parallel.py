@@ -29,6 +29,31 @@ def one_thread_per_process() -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def threads_per_branch(count: int | None) -> Iterator[None]:
+    """Give each of several concurrent branches `count` threads (None: leave the pools as
+    they are): torch's intra-op pool and the BLAS/OpenMP pools, process-wide.
+
+    Branches that each use every core thrash when they run together, and multi-threaded BLAS
+    may split a sum differently when the machine is busy (MKL's dynamic threading): with all
+    five branches at once and the default pools, two runs of one night gave different demand
+    forecasts in the last bits. With a fixed thread count they are reproducible.
+    """
+    if count is None:
+        yield
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        with threadpool_limits(limits=count):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def batch_task_runner(workers: int, dask_address: str | None):
     """The Dask cluster at `dask_address` when one is configured, else a pool of `workers`
     spawned processes (spawn, not fork: the parent runs Prefect and torch threads, and

@@ -65,3 +65,9 @@ def test_device_choice_prefers_cuda_unless_told_otherwise(
 def test_asking_for_cuda_without_it_is_an_error() -> None:
     with pytest.raises(ValueError, match="CUDA is not available"):
         choose_device("cuda", cuda_available=False)
+
+
+def test_branches_run_one_at_a_time_unless_there_are_cores_to_spare() -> None:
+    from nightshift.settings import default_branch_concurrency
+
+    assert [default_branch_concurrency(n) for n in (None, 1, 2, 4, 8, 32)] == [1, 1, 1, 1, 2, 8]
