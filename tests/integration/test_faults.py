@@ -22,6 +22,13 @@ pytestmark = pytest.mark.integration
 
 # Columns that name a run or a registry version: they differ between two runs by design.
 LINEAGE = ("run_id", "mlflow_run_id", "model", "flow_run_id")
+# Fault tests are about orchestration, not fit: short training.
+SHORT_TRAINING = {
+    "NIGHTSHIFT_RECOMMENDER_EPOCHS": "4",
+    "NIGHTSHIFT_DEMAND_EPOCHS": "3",
+    "NIGHTSHIFT_DEMAND_WINDOWS_PER_EPOCH": "2048",
+    "NIGHTSHIFT_INVENTORY_BACKTEST_WEEKS": "2",
+}
 
 
 def file_sha256(path: Path) -> str:
@@ -116,12 +123,7 @@ def test_a_killed_run_changes_nothing_and_a_rerun_reproduces_the_night(
     nightly_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Short training (the subprocess inherits these): this test is about faults, not fit.
-    for name, value in {
-        "NIGHTSHIFT_RECOMMENDER_EPOCHS": "4",
-        "NIGHTSHIFT_DEMAND_EPOCHS": "3",
-        "NIGHTSHIFT_DEMAND_WINDOWS_PER_EPOCH": "2048",
-        "NIGHTSHIFT_INVENTORY_BACKTEST_WEEKS": "2",
-    }.items():
+    for name, value in SHORT_TRAINING.items():
         monkeypatch.setenv(name, value)
     settings = settings_at(nightly_home)
     first = nightly(as_of=TINY_END)
@@ -154,11 +156,7 @@ def test_a_killed_run_changes_nothing_and_a_rerun_reproduces_the_night(
 def test_branches_run_together_when_allowed_and_pricing_waits_for_demand(
     nightly_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in {
-        "NIGHTSHIFT_BRANCH_CONCURRENCY": "3",
-        "NIGHTSHIFT_DEMAND_EPOCHS": "3",
-        "NIGHTSHIFT_DEMAND_WINDOWS_PER_EPOCH": "2048",
-    }.items():
+    for name, value in {**SHORT_TRAINING, "NIGHTSHIFT_BRANCH_CONCURRENCY": "3"}.items():
         monkeypatch.setenv(name, value)
     result = nightly(as_of=TINY_END, models=["demand", "segments", "pricing"])
     assert result["status"] == "succeeded"
