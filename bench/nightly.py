@@ -100,11 +100,11 @@ def stage_spans(flow_run_id: str) -> dict[str, tuple[float, float]]:
 
 def run_night(home: Path) -> dict:
     """One whole night in this process (as `nightshift run` does)."""
+    from nightshift.cli import use_prefect_home
+    from nightshift.settings import load_settings
+
     os.environ["NIGHTSHIFT_HOME"] = str(home)
-    os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # as `nightshift run` does: a new Prefect home's first start migrates its database
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    use_prefect_home(load_settings(home=home))  # the Prefect environment `nightshift run` sets
     with TreeRss() as rss:
         import mlflow  # noqa: F401
         import pulp  # noqa: F401

@@ -43,8 +43,9 @@ BRANCH_MARTS: dict[str, list[str]] = {
     "pricing": ["price_recommendations"],
 }
 
-# name -> task(settings, run) -> BranchResult. They run concurrently; BRANCH_AFTER orders
-# the ones that read another's output (pricing reads tonight's demand forecast).
+# name -> task(settings, run) -> BranchResult. Up to `branch_concurrency` run at once, in this
+# order; BRANCH_AFTER orders the ones that read another's output (pricing reads tonight's
+# demand forecast).
 MODEL_BRANCHES: dict[str, Callable[[Settings, RunContext], BranchResult]] = {
     "recommender": run_recommender,
     "demand": run_demand,
@@ -129,8 +130,7 @@ def run_local_branches(
     futures: dict[str, object] = {}
     lane_tails: list[object | None] = [None] * lanes
     for index, name in enumerate(names):
-        # `branch_concurrency` lanes: a branch waits for the one before it in its lane
-        lane = index % len(lane_tails)
+        lane = index % lanes
         upstream = [futures[u] for u in BRANCH_AFTER.get(name, ()) if u in futures]
         upstream += [lane_tails[lane]] if lane_tails[lane] is not None else []
         futures[name] = MODEL_BRANCHES[name].submit(

@@ -25,12 +25,15 @@ def csr_from_pairs(
     return np.cumsum(indptr), items.astype(np.int64)
 
 
-def rows_of(csr: tuple[np.ndarray, np.ndarray], users: np.ndarray) -> np.ndarray:
-    """The items of `users` in a CSR pair, concatenated in the order of `users`."""
+def pairs_of(
+    csr: tuple[np.ndarray, np.ndarray], users: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (position in `users`, item) pairs of `users` in a CSR pair, in the order of
+    `users`: the vectorised form of looping over each user's items."""
     indptr, indices = csr
     starts, counts = indptr[users], np.diff(indptr)[users]
     within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    return indices[np.repeat(starts, counts) + within]
+    return np.repeat(np.arange(users.size), counts), indices[np.repeat(starts, counts) + within]
 
 
 def ranking_metrics(
@@ -43,16 +46,14 @@ def ranking_metrics(
     relevant items than slots. NDCG uses binary gains; MAP@k averages precision at each hit
     over min(k, |relevant|).
     """
-    indptr, indices = relevant
     n_users, k = recommended.shape
-    counts = np.diff(indptr)[:n_users]
+    counts = np.diff(relevant[0])[:n_users]
     users = np.flatnonzero(counts > 0)
     if users.size == 0:
         return {"recall": 0.0, "ndcg": 0.0, "map": 0.0, "coverage": 0.0, "users": 0.0}
     # One membership test over (row, item) keys instead of one per user.
-    truth_keys = np.repeat(np.arange(users.size), counts[users]) * n_items + rows_of(
-        (indptr, indices), users
-    )
+    truth_rows, truth_items = pairs_of(relevant, users)
+    truth_keys = truth_rows * n_items + truth_items
     shown = recommended[users]
     shown_keys = np.arange(users.size)[:, None] * n_items + np.where(shown >= 0, shown, n_items)
     hits = np.isin(shown_keys, truth_keys) & (shown >= 0)
@@ -85,8 +86,7 @@ def top_k_excluding(
     """
     scores = scores.astype(np.float64, copy=True)
     if exclude is not None:
-        counts = np.diff(exclude[0])[users]
-        scores[np.repeat(np.arange(users.size), counts), rows_of(exclude, users)] = -np.inf
+        scores[pairs_of(exclude, users)] = -np.inf
     k = min(k, scores.shape[1])
     top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
