@@ -36,6 +36,13 @@ import numpy as np
 from models.device import torch_device
 from models.ranking import csr_from_pairs, ranking_metrics, top_k_excluding
 
+# "auto" starts from the SVD when the catalogue has this many items per factor. A truncated
+# SVD with as many factors as a small catalogue has directions fits its noise: on the unit
+# tests' planted shop (300 items, 64 factors) the SVD start reached Recall@20 0.28 against the
+# random start's 0.43, while on `medium` (5,000 items) and Online Retail (4,054) it beat the
+# random start on Recall@20 and NDCG@20 in a quarter to a third of the time.
+SVD_MIN_ITEMS_PER_FACTOR = 20
+
 
 @dataclass(frozen=True)
 class RecommenderConfig:
@@ -50,10 +57,33 @@ class RecommenderConfig:
     patience: int = 3  # epochs without a better validation NDCG before stopping
     init: str = "random"  # starting factors: "random" or "svd"; see initial_factors
     init_scale: float = 1.0  # standard deviation of the SVD start's factors
+    init_popularity: float = 0.15  # SVD start's item bias: log popularity x score spread
     k: int = 20
     seed: int = 7
     device: str = "auto"
     score_batch_users: int = 2048  # users scored at once when recommending
+
+    @classmethod
+    def starting_from(
+        cls, init: str, n_items: int | None = None, **overrides: object
+    ) -> RecommenderConfig:
+        """The config for a start ("random", "svd", or "auto": "svd" for catalogues of at
+        least SVD_MIN_ITEMS_PER_FACTOR items per factor, else "random").
+
+        From an SVD start the softmax epochs refine a solution rather than find one, so they
+        take small steps (learning rate 0.002) against 64 negatives and stop after one epoch
+        without a better validation NDCG. On `medium` that refinement is as good as 256
+        negatives at the default step (Recall@20 0.533 vs 0.535) in a third of the time; a
+        larger step moved away from the start.
+        """
+        if init == "auto":
+            factors = int(overrides.get("factors", cls.factors))  # type: ignore[call-overload]
+            big = n_items is not None and n_items >= SVD_MIN_ITEMS_PER_FACTOR * factors
+            init = "svd" if big else "random"
+        fine_tune = (
+            {"learning_rate": 0.002, "negatives": 64, "patience": 1} if init == "svd" else {}
+        )
+        return cls(init=init, **{**fine_tune, **overrides})  # type: ignore[arg-type]
 
 
 @dataclass
@@ -98,9 +128,11 @@ def fit_recommender(
 
     device = torch_device(config.device)
     generator = torch.Generator().manual_seed(config.seed)
-    user_emb, item_emb = initial_factors(users, items, weights, n_users, n_items, config, generator)
+    user_emb, item_emb, item_bias = initial_factors(
+        users, items, weights, n_users, n_items, config, generator
+    )
     user_emb, item_emb = user_emb.to(device), item_emb.to(device).requires_grad_()
-    item_bias = torch.zeros(n_items, device=device, requires_grad=True)
+    item_bias = item_bias.to(device).requires_grad_()
     # Items are few (thousands): dense Adam. Users are many: a lazy Adam that touches only
     # the rows in the batch (dense Adam over 100k users dominated training time).
     item_optimizer = torch.optim.Adam([item_emb, item_bias], lr=config.learning_rate)
@@ -195,7 +227,11 @@ def initial_factors(
     the random start does after ten softmax epochs (NDCG@20 0.394 vs 0.352 on `medium`), in
     under two seconds, so the softmax epochs refine a good solution instead of finding one.
     The square root tempers heavy users and repeated purchases, as ALS's confidence does.
-    "random": small Gaussian factors.
+    The item bias starts at log(1 + the item's weight) times `init_popularity` times the
+    spread of the factor scores: the SVD of the uncentred matrix captures popularity
+    only roughly, in its first factor; on `medium` the bias lifted the start's Recall@20 from
+    0.503 to 0.535 (ALS: 0.520).
+    "random": small Gaussian factors and a zero bias.
     """
     import torch
 
@@ -204,9 +240,13 @@ def initial_factors(
         return (
             torch.randn(n_users, config.factors, generator=generator) * scale,
             torch.randn(n_items, config.factors, generator=generator) * scale,
+            torch.zeros(n_items),
         )
     if config.init != "svd":
-        raise ValueError(f"unknown recommender init {config.init!r} (use 'svd' or 'random')")
+        raise ValueError(
+            f"unknown recommender init {config.init!r}: use 'svd' or 'random' "
+            "(RecommenderConfig.starting_from resolves 'auto')"
+        )
     values = torch.as_tensor(np.sqrt(np.maximum(weights, 0.0)), dtype=torch.float32)
     index = torch.as_tensor(np.vstack([users, items]), dtype=torch.long)
     matrix = torch.sparse_coo_tensor(
@@ -218,10 +258,13 @@ def initial_factors(
         torch.manual_seed(config.seed)
         _, _, right = torch.svd_lowrank(matrix, q=config.factors, niter=4)
     folded = torch.sparse.mm(matrix, right)
-    return (
-        folded / folded.std().clamp_min(1e-12) * config.init_scale,
-        right / right.std().clamp_min(1e-12) * config.init_scale,
-    )
+    user_factors = folded / folded.std().clamp_min(1e-12) * config.init_scale
+    item_factors = right / right.std().clamp_min(1e-12) * config.init_scale
+    # popularity as the item bias, in units of the factor scores' spread
+    sample = torch.randint(0, n_users, (min(n_users, 4096),), generator=generator)
+    spread = (user_factors[sample] @ item_factors.T).std()
+    popularity = torch.log1p(torch.bincount(index[1], weights=values**2, minlength=n_items))
+    return user_factors, item_factors, config.init_popularity * spread * popularity.float()
 
 
 class _LazyAdam:

@@ -41,14 +41,16 @@ REGISTERED_MODEL = "nightshift-recommender"
 MART = "recommendations"
 
 
-def recommender_config(settings: Settings) -> RecommenderConfig:
-    return RecommenderConfig(
+def recommender_config(settings: Settings, n_items: int) -> RecommenderConfig:
+    """The configured recommender for a catalogue of `n_items` (which "auto" starts by)."""
+    return RecommenderConfig.starting_from(
+        settings.recommender_init,
+        n_items,
         factors=settings.recommender_factors,
         epochs=settings.recommender_epochs,
         k=settings.recommender_k,
         seed=settings.recommender_seed,
         device=settings.device,
-        init=settings.recommender_init,
     )
 
 
@@ -160,9 +162,9 @@ def recommendation_rows(
 def run_recommender(settings: Settings, run: RunContext) -> BranchResult:
     """Train, evaluate and gate the recommender for `run.as_of`; build marts.recommendations."""
     logger = task_logger(__name__)
-    config = recommender_config(settings)
     with open_warehouse(settings) as con:
         inputs, customers, items = load_inputs(con, settings, run.as_of)
+    config = recommender_config(settings, inputs.n_items)
     logger.info(
         "recommender: %d customers (%d with history), %d items, %d training interactions",
         inputs.n_users, np.unique(inputs.full.users).size, inputs.n_items, inputs.full.users.size,

@@ -297,6 +297,42 @@ def test_the_svd_start_alone_ranks_a_dense_low_rank_shop_well() -> None:
     assert not np.array_equal(a.user_factors, start.user_factors)  # the epochs did train
 
 
+def test_the_svd_start_carries_popularity_as_the_item_bias() -> None:
+    """A shop whose picks follow taste plus a strong popularity skew: the SVD start's item
+    bias (log popularity in units of the score spread) must rank held-out picks better than
+    the same start without it, and the fine-tune config must keep its bias."""
+    rng = np.random.default_rng(2)
+    n_users, n_items, dim = 6_000, 200, 4
+    taste = rng.normal(size=(n_users, dim)) @ rng.normal(size=(dim, n_items)) / np.sqrt(dim)
+    logits = taste - 2.0 * np.log(rng.permutation(n_items) + 1)
+    picks = np.argsort(-(logits + rng.gumbel(size=logits.shape)), axis=1)[:, :12]
+    users, items = np.repeat(np.arange(n_users), 12), picks.ravel()
+    test = np.tile(np.arange(12) >= 10, n_users)
+    held_out = csr_from_pairs(users[test], items[test], n_users)
+    seen = csr_from_pairs(users[~test], items[~test], n_users)
+    everyone = np.arange(n_users)
+
+    def start_recall(popularity: float) -> float:
+        config = RecommenderConfig.starting_from(
+            "svd", factors=8, epochs=0, init_popularity=popularity
+        )
+        start = fit_recommender(
+            users[~test], items[~test], np.ones((~test).sum()), n_users, n_items, config
+        )
+        top, _ = recommend(start, everyone, 10, seen)
+        return ranking_metrics(top, held_out, n_items)["recall"]
+
+    # 0.536 vs 0.510 here; on the medium bench shop 0.535 vs 0.503
+    assert start_recall(0.15) > 1.03 * start_recall(0.0)
+    tuned = RecommenderConfig.starting_from("svd", negatives=32)
+    assert (tuned.learning_rate, tuned.negatives, tuned.patience) == (0.002, 32, 1)
+    assert RecommenderConfig.starting_from("random") == RecommenderConfig()
+    # "auto": the SVD start only for catalogues of >= 20 items per factor
+    assert RecommenderConfig.starting_from("auto", n_items=1_279).init == "random"
+    assert RecommenderConfig.starting_from("auto", n_items=1_280).init == "svd"
+    assert RecommenderConfig.starting_from("auto", n_items=1_280, factors=128).init == "random"
+
+
 def test_sampled_negatives_equal_to_the_positive_are_masked() -> None:
     import torch
 
