@@ -34,10 +34,9 @@ def threads_per_branch(count: int | None) -> Iterator[None]:
     """Give each of several concurrent branches `count` threads (None: leave the pools as
     they are): torch's intra-op pool and the BLAS/OpenMP pools, process-wide.
 
-    Branches that each use every core thrash when they run together, and multi-threaded BLAS
-    may split a sum differently when the machine is busy (MKL's dynamic threading): with all
-    five branches at once and the default pools, two runs of one night gave different demand
-    forecasts in the last bits. With a fixed thread count they are reproducible.
+    Branches that each use every core thrash when they run together. A fixed count does not
+    make five concurrent branches bit-reproducible: two such runs of one night still gave
+    LSTM forecasts that differed in the last bits (README, "Adding a model branch").
     """
     if count is None:
         yield
