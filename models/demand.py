@@ -32,6 +32,8 @@ from datetime import date, timedelta
 
 import numpy as np
 
+from models.device import holds_torch_backends
+
 N_FEATURES = 8  # y, observed, dow sin/cos, doy sin/cos, holiday, price ratio
 QUANTILES = (0.1, 0.5, 0.9)
 
@@ -192,6 +194,7 @@ def pinball(pred: np.ndarray, actual: np.ndarray) -> np.ndarray:
     return np.maximum(q * diff, (q - 1) * diff)
 
 
+@holds_torch_backends
 def fit_demand(
     panel: DemandPanel,
     train_until: int,
@@ -302,6 +305,7 @@ def calibrated_interval_scale(pred: np.ndarray, actual: np.ndarray, target: floa
     return 6.0
 
 
+@holds_torch_backends
 def predict_quantiles(
     fitted: FittedDemand, panel: DemandPanel, series: np.ndarray, origin: int
 ) -> np.ndarray:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.device import torch_device
+from models.device import holds_torch_backends, torch_device
 from models.ranking import csr_from_pairs, ranking_metrics, top_k_excluding
 
 # "auto" starts from the SVD when the catalogue has this many items per factor. A truncated
@@ -102,6 +102,7 @@ class FittedRecommender:
         return self.user_factors[users] @ self.item_factors.T + self.item_bias[None, :]
 
 
+@holds_torch_backends
 def fit_recommender(
     users: np.ndarray,
     items: np.ndarray,

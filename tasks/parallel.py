@@ -34,9 +34,7 @@ def threads_per_branch(count: int | None) -> Iterator[None]:
     """Give each of several concurrent branches `count` threads (None: leave the pools as
     they are): torch's intra-op pool and the BLAS/OpenMP pools, process-wide.
 
-    Branches that each use every core thrash when they run together. A fixed count does not
-    make five concurrent branches bit-reproducible: two such runs of one night still gave
-    LSTM forecasts that differed in the last bits (README, "Adding a model branch").
+    Branches that each use every core thrash when they run together.
     """
     if count is None:
         yield

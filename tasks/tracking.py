@@ -186,20 +186,23 @@ def log_torch_model(
     import mlflow.pytorch
     import torch
 
-    return log_registered_model(
-        settings,
-        mlflow_run_id,
-        lambda: mlflow.pytorch.log_model(
-            module,
-            name="model",
-            input_example=input_example,
-            # Listing the one requirement skips MLflow's slow import-scanning inference.
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-            registered_model_name=registered_name,
-        ),
-        registered_name,
-        promote,
-    )
+    from models.device import TORCH_BACKENDS
+
+    def log_model():  # noqa: ANN202 - MLflow's ModelInfo
+        # MLflow saves in the "pt2" format by tracing the module with torch.export, which
+        # flips torch's process-wide backend flags meanwhile: no branch may be computing
+        # with torch while it runs (models.device.TORCH_BACKENDS).
+        with TORCH_BACKENDS.exclusive():
+            return mlflow.pytorch.log_model(
+                module,
+                name="model",
+                input_example=input_example,
+                # Listing the one requirement skips MLflow's slow import-scanning inference.
+                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
+                registered_model_name=registered_name,
+            )
+
+    return log_registered_model(settings, mlflow_run_id, log_model, registered_name, promote)
 
 
 def log_sklearn_model(

@@ -123,7 +123,8 @@ def test_a_killed_run_changes_nothing_and_a_rerun_reproduces_the_night(
     nightly_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Short training (the subprocess inherits these): this test is about faults, not fit.
-    for name, value in SHORT_TRAINING.items():
+    # All five branches at once: the rerun must reproduce the night even when they overlap.
+    for name, value in {**SHORT_TRAINING, "NIGHTSHIFT_BRANCH_CONCURRENCY": "5"}.items():
         monkeypatch.setenv(name, value)
     settings = settings_at(nightly_home)
     first = nightly(as_of=TINY_END)
@@ -145,6 +146,10 @@ def test_a_killed_run_changes_nothing_and_a_rerun_reproduces_the_night(
     # night identically: same rows in every table, no duplicate history partitions
     second = nightly(as_of=TINY_END)
     assert second["status"] == first["status"]
+    spans = branch_spans(settings.marts_path, second["run_id"])
+    # the two torch branches overlapped (the recommender's model export beside demand's fit)
+    assert spans["recommender"][0] < spans["demand"][1], spans
+    assert spans["demand"][0] < spans["recommender"][1], spans
     assert published_tables(settings.marts_path) == before_tables
     assert history_partitions(nightly_home) == before_partitions
     with duckdb.connect(str(settings.marts_path), read_only=True) as con:

@@ -132,3 +132,40 @@ def test_backtest_origins_cover_the_last_horizon() -> None:
 def test_too_short_a_history_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="needs at least"):
         backtest_and_forecast(planted_panel(n_series=4, n_days=60), CONFIG, 0.02)
+
+
+def test_a_model_export_in_another_thread_leaves_a_fit_unchanged() -> None:
+    """torch.export (MLflow's default model format) flips torch's process-wide oneDNN flag
+    while it traces; without TORCH_BACKENDS, an LSTM fit running meanwhile in another thread
+    took the plain kernels for some steps and its weights differed in the last bits."""
+    import threading
+
+    import torch
+
+    from models.device import TORCH_BACKENDS
+    from models.recommender_module import MatrixFactorization
+
+    panel = planted_panel(n_series=12, n_days=200)
+    config = DemandConfig(epochs=3, windows_per_epoch=1024, hidden=16, patience=3)
+    alone = fit_demand(panel, 172, config)
+    module = MatrixFactorization(np.ones((5, 4), np.float32), np.ones((6, 4), np.float32), np.zeros(6, np.float32))  # fmt: skip
+    stop = threading.Event()
+    exports = 0
+
+    def export_repeatedly() -> None:
+        nonlocal exports
+        while not stop.is_set():
+            with TORCH_BACKENDS.exclusive():
+                torch.export.export(module, (torch.arange(3),))
+            exports += 1
+
+    exporter = threading.Thread(target=export_repeatedly)
+    exporter.start()
+    try:
+        beside = [fit_demand(panel, 172, config) for _ in range(2)]
+    finally:
+        stop.set()
+        exporter.join()
+    assert exports >= 2  # the exports did run while the fits did
+    for fitted in beside:
+        assert all(np.array_equal(alone.state[k], fitted.state[k]) for k in alone.state)
