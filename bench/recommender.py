@@ -229,9 +229,9 @@ def main() -> None:
     )
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
 
     if args.stage:
-        sys.path.insert(0, str(ROOT))
         if args.stage == "prepare":
             result = prepare(args.workdir, args.profile, args.online_retail)
         else:
@@ -273,7 +273,6 @@ def main() -> None:
             f"{name:<16}{r['seconds']:>8.1f}{r['recall']:>11.4f}{r['ndcg']:>9.4f}{r['map']:>8.4f}"
             f"{r['coverage']:>10.3f}{r['peak_rss_mb']:>13,.0f}  {notes}"
         )  # fmt: skip
-    sys.path.insert(0, str(ROOT))
     from models.recommender import RecommenderConfig
 
     default = RecommenderConfig.starting_from("auto", night["items"]).init
