@@ -37,8 +37,6 @@ TARGET_SECONDS = {"small": 180, "medium": 1200}
 TARGET_RSS_GB = 4.0
 # Task runs inside another stage's task (mapped batches): shown, not added to the total.
 NESTED = {"plan-inventory-batch": "inventory"}
-# The model branches run concurrently: their wall time is their first start to last end.
-BRANCHES = ("recommender", "demand", "inventory", "segments", "pricing")
 
 
 class TreeRss:
@@ -74,28 +72,14 @@ class TreeRss:
 
 
 def stage_spans(flow_run_id: str) -> dict[str, tuple[float, float]]:
-    """(start, end) epoch seconds per stage: task runs grouped by name (mapped batches summed
-    per name is wrong for parallel work, so each stage is its first start to its last end)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-    from prefect.client.schemas.sorting import TaskRunSort
+    """(start, end) epoch seconds per stage: each stage is its first start to its last end
+    (summing mapped batches per name would be wrong for parallel work)."""
+    from nightshift.runlog import task_run_spans
 
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-            task_run_filter=None,
-            sort=TaskRunSort.EXPECTED_START_TIME_ASC,
-            limit=200,
-            offset=0,
-        )
-    spans: dict[str, list] = {}
-    for run in runs:
-        if run.start_time is None or run.end_time is None:
-            continue
-        name = run.name.rsplit("-", 1)[0]
-        first, last = spans.get(name, [run.start_time, run.end_time])
-        spans[name] = [min(first, run.start_time), max(last, run.end_time)]
-    return {name: (start.timestamp(), end.timestamp()) for name, (start, end) in spans.items()}
+    return {
+        name: (start.timestamp(), end.timestamp())
+        for name, (start, end) in task_run_spans(flow_run_id).items()
+    }
 
 
 def run_night(home: Path) -> dict:
@@ -195,6 +179,8 @@ def main() -> None:
         print(f"  peak RSS, whole process tree:              {night['peak_rss_gb']:8.2f} GB "
               f"(target <= {TARGET_RSS_GB} GB: "
               f"{'met' if night['peak_rss_gb'] <= TARGET_RSS_GB else 'MISSED'})")  # fmt: skip
+        from flows.nightly import MODEL_BRANCHES as BRANCHES  # together: first start to last end
+
         spans = night["stages"]
         seconds = {name: end - start for name, (start, end) in spans.items()}
         branch_spans = [spans[name] for name in BRANCHES if name in spans]

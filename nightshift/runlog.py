@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 
 def task_logger(name: str) -> logging.Logger | logging.LoggerAdapter:
@@ -109,3 +110,30 @@ def progress_reporter(
         logger = logging.getLogger("nightshift.progress")
         return lambda done: logger.info("%s: %d/%d", description, done, total)
     return _rich_bar(description, total, console)
+
+
+def task_run_spans(flow_run_id: str) -> dict[str, tuple[datetime, datetime]]:
+    """(first start, last end) of each task in a flow run, by task name (the run name
+    without Prefect's "-<suffix>"; mapped batches share a name, so a parallel stage spans
+    its first batch's start to its last one's end). Unfinished task runs are left out."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    with get_client(sync_client=True) as client:
+        # Prefect 3.8's sync client sends null for unset fields, which its server rejects.
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            task_run_filter=None,
+            sort=TaskRunSort.EXPECTED_START_TIME_ASC,
+            limit=200,
+            offset=0,
+        )
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for run in runs:
+        if run.start_time is None or run.end_time is None:
+            continue
+        name = run.name.rsplit("-", 1)[0]
+        first, last = spans.get(name, (run.start_time, run.end_time))
+        spans[name] = (min(first, run.start_time), max(last, run.end_time))
+    return spans

@@ -15,7 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.nightly import nightly
+from flows.nightly import MODEL_BRANCHES, nightly
+from nightshift.runlog import task_run_spans
 from tests.conftest import TINY_END, settings_at, table_checksum
 
 pytestmark = pytest.mark.integration
@@ -95,28 +96,12 @@ def kill_during_training(home: Path, marker: str, timeout: float = 300) -> str:
 
 def branch_spans(marts_path: Path, run_id: str) -> dict[str, tuple[datetime, datetime]]:
     """(start, end) of each branch's task run in the night's Prefect flow run."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-    from prefect.client.schemas.sorting import TaskRunSort
-
     with duckdb.connect(str(marts_path), read_only=True) as con:
         (flow_run_id,) = con.execute(
             "select flow_run_id from runs where run_id = $r", {"r": run_id}
         ).fetchone()
-    with get_client(sync_client=True) as client:
-        # Prefect 3.8's sync client sends null for unset fields, which its server rejects.
-        task_runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-            sort=TaskRunSort.EXPECTED_START_TIME_DESC,
-            limit=200,
-            offset=0,
-        )
-    return {
-        run.name.rsplit("-", 1)[0]: (run.start_time, run.end_time)
-        for run in task_runs
-        if run.name.rsplit("-", 1)[0]
-        in {"recommender", "demand", "inventory", "segments", "pricing"}
-    }
+    spans = task_run_spans(flow_run_id)
+    return {name: span for name, span in spans.items() if name in MODEL_BRANCHES}
 
 
 def test_a_killed_run_changes_nothing_and_a_rerun_reproduces_the_night(
