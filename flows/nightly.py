@@ -84,11 +84,11 @@ def selected_models(models: list[str] | None) -> list[str]:
 def run_branches(
     settings: Settings, run: RunContext, names: list[str]
 ) -> tuple[list[BranchResult], dict[str, str]]:
-    """Run the branches on the flow's thread pool, up to `settings.branch_concurrency` at
-    once (1: one after another, in `MODEL_BRANCHES` order), pricing once demand has finished
-    (it reads tonight's forecast; it runs whether demand passed or failed). A branch that
-    raises is recorded, not propagated: the others still run and publish, and the night is
-    `degraded` instead of failed.
+    """Run the branches up to `settings.branch_concurrency` at once (1: one after another,
+    in `MODEL_BRANCHES` order, in the flow's thread; more: on the flow's thread pool),
+    pricing once demand has finished (it reads tonight's forecast; it runs whether demand
+    passed or failed). A branch that raises is recorded, not propagated: the others still
+    run and publish, and the night is `degraded` instead of failed.
 
     Branches routed to the GPU pool run first, one at a time: their worker opens the
     warehouse file from another process, and DuckDB lets only one process hold it, so no
@@ -111,7 +111,9 @@ def run_branches(
     lanes = min(settings.branch_concurrency, max(len(local), 1))
     cores = os.cpu_count() or 1
     with threads_per_branch(max(1, cores // lanes) if lanes > 1 else None):
-        local_outcomes = run_local_branches(settings, run, local, lanes, record_failure)
+        local_outcomes = run_local_branches(
+            settings, run, {name: MODEL_BRANCHES[name] for name in local}, lanes, record_failure
+        )
     outcomes.update(local_outcomes)
     return [outcomes[name] for name in names if name in outcomes], failures
 
@@ -119,25 +121,39 @@ def run_branches(
 def run_local_branches(
     settings: Settings,
     run: RunContext,
-    names: list[str],
+    branches: dict[str, Callable[[Settings, RunContext], BranchResult]],
     lanes: int,
     record_failure: Callable[[str, BaseException], None],
 ) -> dict[str, BranchResult]:
-    """Submit the branches in `lanes` chains (a branch waits for the one before it in its
-    lane, and for its BRANCH_AFTER upstreams) and collect what they return."""
+    """Run `branches` (name -> task, in order) in `lanes` chains and collect what they return.
+
+    One lane runs them one after another in the flow's own thread. Submitting them to the
+    thread pool would start each in a new thread, and each thread that computes with torch
+    keeps its own OpenMP team: with two teams' threads alive on 2 cores, libgomp stops
+    spinning and sleeps at every barrier, and the LSTM's epochs took 1.5x as long as in the
+    flow's thread (bench/RESULTS.md). More lanes submit the branches to the thread pool: a
+    branch waits for the one before it in its lane and for its BRANCH_AFTER upstreams."""
+    if lanes == 1:
+        outcomes: dict[str, BranchResult] = {}
+        for name, branch in branches.items():
+            try:
+                outcomes[name] = branch(settings, run)
+            except Exception as exc:  # noqa: BLE001 - isolating branch failures is the point
+                record_failure(name, exc)
+        return outcomes
     from prefect import allow_failure
 
     futures: dict[str, object] = {}
     lane_tails: list[object | None] = [None] * lanes
-    for index, name in enumerate(names):
+    for index, (name, branch) in enumerate(branches.items()):
         lane = index % lanes
         upstream = [futures[u] for u in BRANCH_AFTER.get(name, ()) if u in futures]
         upstream += [lane_tails[lane]] if lane_tails[lane] is not None else []
-        futures[name] = MODEL_BRANCHES[name].submit(
+        futures[name] = branch.submit(
             settings, run, wait_for=[allow_failure(f) for f in upstream] or None
         )
         lane_tails[lane] = futures[name]
-    outcomes: dict[str, BranchResult] = {}
+    outcomes = {}
     for name, future in futures.items():
         try:
             outcomes[name] = future.result()
