@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.device import holds_torch_backends, torch_device
+from models.early_stopping import EarlyStopping
 from models.ranking import csr_from_pairs, ranking_metrics, top_k_excluding
 
 # "auto" starts from the SVD when the catalogue has this many items per factor. A truncated
@@ -153,14 +154,14 @@ def fit_recommender(
     def snapshot() -> list[np.ndarray]:
         return [t.detach().cpu().numpy().copy() for t in (user_emb, item_emb, item_bias)]
 
-    best: tuple[float, int, list[np.ndarray]] | None = None  # (val NDCG, epoch, parameters)
+    stopping = EarlyStopping(config.patience, mode="max")  # on validation NDCG
+    best_parameters = snapshot()  # the start, unless an epoch validates better
     history: list[dict[str, float]] = []
     if validation is not None:
         start_score = evaluate(
-            FittedRecommender(*snapshot(), config=config), validation, seen, n_items
+            FittedRecommender(*best_parameters, config=config), validation, seen, n_items
         )
-        best = (start_score["ndcg"], 0, snapshot())
-    stale = 0
+        stopping.update(0, start_score["ndcg"])
     for epoch in range(1, config.epochs + 1):
         order = torch.randperm(u_all.numel(), generator=generator)
         total = 0.0
@@ -193,22 +194,18 @@ def fit_recommender(
             record.update(
                 {f"val_{k}": v for k, v in evaluate(model, validation, seen, n_items).items()}
             )
-            score = record["val_ndcg"]
-            if best is None or score > best[0]:
-                best, stale = (score, epoch, parameters), 0
-            else:
-                stale += 1
-        else:
-            best = (0.0, epoch, parameters)
+            if stopping.update(epoch, record["val_ndcg"]):
+                best_parameters = parameters
+        else:  # nothing to validate on: the last epoch's factors
+            best_parameters, stopping.best_epoch = parameters, epoch
         history.append(record)
         if on_epoch:
             on_epoch(record)
-        if stale >= config.patience:
+        if stopping.should_stop:
             break
-    if best is None:  # no epochs and no validation: the starting factors
-        best = (0.0, 0, snapshot())
-    _, best_epoch, parameters = best
-    return FittedRecommender(*parameters, config=config, history=history, best_epoch=best_epoch)
+    return FittedRecommender(
+        *best_parameters, config=config, history=history, best_epoch=stopping.best_epoch
+    )
 
 
 def initial_factors(

@@ -99,6 +99,14 @@ class Settings(BaseSettings):
     )
     demand_epochs: int = Field(30, gt=0, description="Upper bound; early stopping decides.")
     demand_windows_per_epoch: int = Field(16_384, gt=0)
+    demand_patience: int = Field(4, gt=0, description="Epochs without a real gain before stopping.")
+    demand_min_improvement: float = Field(
+        0.01,
+        ge=0,
+        lt=1,
+        description="Relative drop in validation pinball loss that counts as a real gain; "
+        "smaller wobbles of a flat curve do not keep training going.",
+    )
     demand_gate_margin: float = Field(
         0.02, ge=0, lt=1, description="Promote the LSTM only if MASE < naive x (1 - margin)."
     )

@@ -39,6 +39,8 @@ def demand_config(settings: Settings) -> DemandConfig:
         horizon=settings.demand_horizon_days,
         epochs=settings.demand_epochs,
         windows_per_epoch=settings.demand_windows_per_epoch,
+        patience=settings.demand_patience,
+        min_improvement=settings.demand_min_improvement,
         min_history_days=settings.demand_min_history_days,
         seed=settings.demand_seed,
         device=settings.device,
