@@ -255,10 +255,13 @@ def run(
     except ValueError:
         fail(f"--as-of {as_of!r} is not a date (use YYYY-MM-DD)")
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
-    from flows.nightly import nightly, selected_models
+    from nightshift.prefect_api import ephemeral_api_starting
 
-    if chosen is not None:
-        selected_models(chosen)  # a clear error for an unknown name, before Prefect starts
+    with ephemeral_api_starting():  # comes up while the flow's libraries import
+        from flows.nightly import nightly, selected_models
+
+        if chosen is not None:
+            selected_models(chosen)  # a clear error for an unknown name, without waiting
     result = run_with_terminal_progress(
         lambda: nightly(as_of=day, models=chosen, full_refresh=full_refresh)
     )

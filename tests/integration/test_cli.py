@@ -127,3 +127,50 @@ def test_run_warns_when_the_night_is_far_from_the_data(
     )
     err = capsys.readouterr().err
     assert (expected in err) if expected else err == ""
+
+
+# `nightshift run` in a fresh interpreter, counting the Prefect API servers it starts and
+# noting whether the flows had finished importing when one started.
+COUNT_API_STARTS = """
+import subprocess, sys
+starts = []
+class Counting(subprocess.Popen):
+    def __init__(self, args, *rest, **options):
+        if "uvicorn" in args:
+            flows = sys.modules.get("flows.nightly")
+            starts.append("flows imported" if hasattr(flows, "nightly") else "while importing")
+        super().__init__(args, *rest, **options)
+subprocess.Popen = Counting
+from nightshift.cli import app
+try:
+    app(sys.argv[1:], standalone_mode=False)
+finally:
+    print("API_STARTS", starts)
+"""
+
+
+def test_run_without_a_prefect_server_starts_prefects_api_once_and_early(
+    tiny_home: Path,
+) -> None:
+    """`make run`'s path: no Prefect server configured, so `nightshift run` starts Prefect's
+    ephemeral API itself, before importing the flows so that it comes up meanwhile
+    (nightshift.prefect_api), and the flow uses that same server, not a second one."""
+    from tests.conftest import TINY_END
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({"NIGHTSHIFT_HOME": str(tiny_home), "COLUMNS": "200"})
+    result = subprocess.run(
+        [sys.executable, "-c", COUNT_API_STARTS, "run", "--as-of", TINY_END.isoformat(),
+         "--models", "segments"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "API_STARTS ['while importing']" in result.stdout, output[-3000:]
+    assert (tiny_home / "prefect").is_dir()  # the home's own Prefect database
+    with duckdb.connect(str(tiny_home / "marts.duckdb"), read_only=True) as con:
+        (segments,) = con.execute("select count(*) from customer_segments").fetchone()
+    assert segments > 0
