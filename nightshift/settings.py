@@ -101,11 +101,12 @@ class Settings(BaseSettings):
     demand_windows_per_epoch: int = Field(16_384, gt=0)
     demand_patience: int = Field(4, gt=0, description="Epochs without a real gain before stopping.")
     demand_min_improvement: float = Field(
-        0.01,
+        0.0,
         ge=0,
         lt=1,
         description="Relative drop in validation pinball loss that counts as a real gain; "
-        "smaller wobbles of a flat curve do not keep training going.",
+        "0 counts every new low. 0.01 halved training on `small` at the same accuracy but "
+        "cost `medium` a fifth of its WAPE, so it is not the default.",
     )
     demand_gate_margin: float = Field(
         0.02, ge=0, lt=1, description="Promote the LSTM only if MASE < naive x (1 - margin)."
