@@ -208,8 +208,6 @@ def validation_losses(
     It is too noisy to stop on (one validation window; on `small` it stopped at epoch 9 with
     a WAPE worse than seasonal naive's).
     """
-    if target.shape[0] == 0:
-        return float("nan"), float("nan")
     scaled = float(pinball(pred, target).mean())
     units = np.maximum(np.expm1(pred * scale[:, None, None]), 0.0)
     actual = np.maximum(np.expm1(target * scale[:, None]), 0.0)
@@ -281,7 +279,11 @@ def fit_demand(
             optimizer.step()
             total += float(loss.detach()) * s.size
         model.eval()
-        val, val_units = validation_losses(predict_val(), y_val, scale_val)
+        val, val_units = (
+            validation_losses(predict_val(), y_val, scale_val)
+            if series_val.size
+            else (float("nan"), float("nan"))
+        )
         record = {
             "epoch": float(epoch),
             "train_pinball": total / max(series.size, 1),
@@ -370,7 +372,7 @@ def arima_reference(
 
     Like the LSTM, each SKU's model is fitted once, on the days before the first origin, and
     at later origins only conditioned on the days since (same parameters, no refit): the
-    same protocol for both, and half the fits, which were a sixth of the branch's time.
+    same protocol for both, and half the fits (6.3 s instead of 9.4 s on `small`).
     """
     import warnings
 

@@ -16,6 +16,7 @@ from models.demand import (
     fit_demand,
     forecast_metrics,
     seasonal_naive,
+    validation_losses,
     window_features,
 )
 
@@ -169,3 +170,29 @@ def test_a_model_export_in_another_thread_leaves_a_fit_unchanged() -> None:
     assert exports >= 2  # the exports did run while the fits did
     for fitted in beside:
         assert all(np.array_equal(alone.state[k], fitted.state[k]) for k in alone.state)
+
+
+def test_validation_losses_in_scaled_space_and_in_units() -> None:
+    # one window, one day: scale 2 maps the scaled targets back through expm1(y * 2)
+    target = np.array([[np.log1p(9.0) / 2]])  # 9 units
+    scale = np.array([2.0])
+    exact = np.repeat(target[..., None], 3, axis=2)
+    assert validation_losses(exact, target, scale) == (0.0, 0.0)
+    high = np.full((1, 1, 3), np.log1p(19.0) / 2)  # 19 units everywhere: 10 over
+    scaled, units = validation_losses(high, target, scale)
+    # pinball of an over-forecast is (1 - q) x error, averaged over q = 0.1, 0.5, 0.9
+    assert units == pytest.approx(10.0 * (0.9 + 0.5 + 0.1) / 3)
+    assert scaled == pytest.approx((np.log1p(19.0) - np.log1p(9.0)) / 2 * 0.5)
+
+
+def test_a_fit_without_validation_series_keeps_its_first_epoch() -> None:
+    # every SKU starts too late to have min_history_days before the validation origin
+    panel = planted_panel(n_series=6, n_days=200)
+    late = DemandPanel(
+        panel.start, panel.units, panel.price, np.full(6, 150, dtype=np.int64), panel.category
+    )
+    fitted = fit_demand(
+        late, 172, DemandConfig(epochs=3, windows_per_epoch=256, hidden=8, patience=1)
+    )
+    assert np.isnan(fitted.history[0]["val_pinball"]) and fitted.best_epoch == 1
+    assert len(fitted.history) == 2  # patience 1: one epoch without a (non-NaN) gain
