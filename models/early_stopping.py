@@ -4,9 +4,9 @@ Two numbers, kept apart on purpose. `best` is the lowest (or highest) score seen
 caller keeps that epoch's weights. Patience is measured against a reference which moves
 only when a score beats it by `min_improvement` (relative), so that the epoch-to-epoch
 wobble of a flattened curve need not keep training going. With `min_improvement` 0 the two
-are the same, the classic rule. On the demand LSTM a 1% threshold stopped the `small` shop
-at epoch 13 instead of 28 at the same backtest accuracy, but cut `medium` short while its
-big sellers were still improving, so the demand default is 0 (bench/RESULTS.md).
+are the same, the classic rule. The demand LSTM uses 1% on its averaged weights' curve,
+which is smooth; on the raw weights' curve a 1% threshold cut `medium` short while its big
+sellers were still improving (bench/RESULTS.md).
 """
 
 from __future__ import annotations

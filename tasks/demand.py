@@ -41,6 +41,7 @@ def demand_config(settings: Settings) -> DemandConfig:
         windows_per_epoch=settings.demand_windows_per_epoch,
         patience=settings.demand_patience,
         min_improvement=settings.demand_min_improvement,
+        ema_decay=settings.demand_ema_decay,
         min_history_days=settings.demand_min_history_days,
         seed=settings.demand_seed,
         device=settings.device,
