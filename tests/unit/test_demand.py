@@ -196,3 +196,22 @@ def test_a_fit_without_validation_series_keeps_its_first_epoch() -> None:
     )
     assert np.isnan(fitted.history[0]["val_pinball"]) and fitted.best_epoch == 1
     assert len(fitted.history) == 2  # patience 1: one epoch without a (non-NaN) gain
+
+
+def test_the_served_weights_are_the_warmed_up_average_of_the_trained_ones() -> None:
+    # one optimizer step: the average moves from the initial weights towards the trained
+    # ones by 1 - min(decay, (1 + 1) / (10 + 1)); training itself is the same either way
+    from models.demand import demand_module
+
+    panel = planted_panel(n_series=12, n_days=200)
+    raw_config = DemandConfig(
+        epochs=1, windows_per_epoch=512, batch_size=512, hidden=8, ema_decay=0
+    )
+    raw = fit_demand(panel, 172, raw_config)
+    averaged = fit_demand(panel, 172, DemandConfig(**{**raw_config.__dict__, "ema_decay": 0.5}))
+    initial = {k: v.numpy() for k, v in demand_module(raw_config).state_dict().items()}
+    decay = 2 / 11
+    for name, trained in raw.state.items():
+        assert not np.allclose(trained, initial[name])  # the step moved every tensor
+        expected = decay * initial[name] + (1 - decay) * trained
+        np.testing.assert_allclose(averaged.state[name], expected, rtol=1e-5, atol=1e-6)
