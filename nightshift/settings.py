@@ -245,6 +245,10 @@ class Settings(BaseSettings):
         return self.home / "warehouse.duckdb"
 
     @property
+    def raw_archive_dir(self) -> Path:
+        return self.home / "raw"
+
+    @property
     def marts_path(self) -> Path:
         return self.home / "marts.duckdb"
 

@@ -16,10 +16,8 @@ class Table:
     description: str
 
 
-RAW = {
-    t: Table("raw", f"raw.{t}", f"Every loaded {t} landing row as text, with file and row.")
-    for t in ("orders", "events", "products", "inventory")
-}
+# The raw layer is not a table: it is the Parquet archive under <home>/raw/ (tasks/ingest.py),
+# listed by meta.loaded_files.archive_file.
 
 # stg_* are views of the staged rows of judged_*, which hold every distinct raw row with its
 # verdict; judging once and viewing the result saves a copy of the largest tables.
@@ -88,7 +86,6 @@ DATED_MARTS = (
 def all_tables() -> list[Table]:
     """Every table the warehouse holds after a nightly run."""
     return [
-        *RAW.values(),
         *JUDGED.values(),
         *STAGING.values(),
         DERIVED_PRODUCTS,

@@ -1,1 +1,1 @@
-select count(*) > 0 from raw.products;
+select count(*) > 0 from meta.loaded_files where source_table = 'products' and rows_loaded > 0;

@@ -1,34 +1,9 @@
 -- The warehouse's schemas and the tables every layer appends to. Idempotent.
-create schema if not exists raw;
 create schema if not exists staging;
 create schema if not exists quarantine;
 create schema if not exists features;
 create schema if not exists marts;
 create schema if not exists meta;
-
-create table if not exists raw.orders (
-    source_file varchar, source_row bigint,
-    order_id varchar, line_no varchar, customer_id varchar, sku varchar, quantity varchar,
-    unit_price varchar, ordered_at varchar, country varchar, channel varchar
-);
-create table if not exists raw.events (
-    source_file varchar, source_row bigint,
-    user_id varchar, session_id varchar, sku varchar, event_type varchar, ts varchar
-);
-create table if not exists raw.products (
-    source_file varchar, source_row bigint,
-    sku varchar, name varchar, category varchar, unit_cost varchar, list_price varchar,
-    active varchar
-);
-create table if not exists raw.inventory (
-    source_file varchar, source_row bigint,
-    sku varchar, on_hand varchar, on_order varchar, lead_time_days varchar,
-    lead_time_std_days varchar, as_of varchar
-);
-comment on table raw.orders is 'Every loaded orders landing row, as text, exactly as it arrived; meta.loaded_files says when and by which run each file was loaded.';
-comment on table raw.events is 'Every loaded events landing row, as text, exactly as it arrived.';
-comment on table raw.products is 'Every loaded products landing row, as text, exactly as it arrived.';
-comment on table raw.inventory is 'Every loaded inventory landing row, as text, exactly as it arrived.';
 
 create table if not exists quarantine.rows (
     run_id varchar,
@@ -54,9 +29,14 @@ create table if not exists meta.loaded_files (
     digest varchar,
     rows_loaded bigint,
     load_id varchar,
-    loaded_at timestamptz
+    loaded_at timestamptz,
+    archive_file varchar
 );
-comment on table meta.loaded_files is 'The landing files held in raw, with the SHA-256 they had when loaded.';
+-- warehouses from before the Parquet raw archive (their raw.* tables are moved into it by
+-- tasks/ingest.py on the next ingest)
+alter table meta.loaded_files add column if not exists archive_file varchar;
+comment on table meta.loaded_files is 'The landing files held in the raw archive, with the SHA-256 they had when loaded.';
+comment on column meta.loaded_files.archive_file is 'The file''s rows exactly as they arrived (text, with source_file and source_row), as Parquet; relative to NIGHTSHIFT_HOME.';
 
 create table if not exists meta.row_audit (
     run_id varchar,

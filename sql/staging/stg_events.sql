@@ -1,12 +1,10 @@
 -- Events: one status per distinct raw click-stream row, then the clean events. Events have
 -- no key, so only exact copies are duplicates (all but the first copy by file name, row).
 create or replace table staging.judged_events as
-with source as (
-    select * from raw.events
-),
-
-hashed as not materialized (
-    select *, hash(user_id, session_id, sku, event_type, ts) as row_hash from source
+with hashed as not materialized (
+    -- the raw archive: one Parquet file per loaded landing file (tasks/ingest.py)
+    select *, hash(user_id, session_id, sku, event_type, ts) as row_hash
+    from read_parquet($raw_events_files)
 ),
 
 repeated_hashes as (

@@ -1,11 +1,9 @@
 -- Inventory snapshots: one status per distinct raw row (exact copies are duplicates), then the clean snapshots, one per (sku, as_of).
 create or replace table staging.judged_inventory as
-with source as (
-    select * from raw.inventory
-),
-
-hashed as not materialized (
-    select *, hash(sku, on_hand, on_order, lead_time_days, lead_time_std_days, as_of) as row_hash from source
+with hashed as not materialized (
+    -- the raw archive: one Parquet file per loaded landing file (tasks/ingest.py)
+    select *, hash(sku, on_hand, on_order, lead_time_days, lead_time_std_days, as_of) as row_hash
+    from read_parquet($raw_inventory_files)
 ),
 
 repeated_hashes as (

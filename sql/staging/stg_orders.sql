@@ -5,12 +5,10 @@
 -- Returns (quantity < 0 with a price) are kept: they reduce net demand.
 -- Rule order matters and is the contract: see README "Row rules".
 create or replace table staging.judged_orders as
-with source as (
-    select * from raw.orders
-),
-
-hashed as not materialized (
-    select *, hash(order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel) as row_hash from source
+with hashed as not materialized (
+    -- the raw archive: one Parquet file per loaded landing file (tasks/ingest.py)
+    select *, hash(order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel) as row_hash
+    from read_parquet($raw_orders_files)
 ),
 
 repeated_hashes as (

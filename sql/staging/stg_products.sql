@@ -1,12 +1,10 @@
 -- Products: one status per distinct raw catalogue row (exact copies are duplicates), then the clean catalogue. When no catalogue has
 -- landed, stg_products_derived.sql fills staging.derived_products from the order lines.
 create or replace table staging.judged_products as
-with source as (
-    select * from raw.products
-),
-
-hashed as not materialized (
-    select *, hash(sku, name, category, unit_cost, list_price, active) as row_hash from source
+with hashed as not materialized (
+    -- the raw archive: one Parquet file per loaded landing file (tasks/ingest.py)
+    select *, hash(sku, name, category, unit_cost, list_price, active) as row_hash
+    from read_parquet($raw_products_files)
 ),
 
 repeated_hashes as (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -10,14 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nightshift.errors import ContractError
+from nightshift.errors import ContractError, NightshiftError
 from nightshift.generator import REASONS, DirtyMix, Profile, generate_shop
 from nightshift.warehouse import open_warehouse
 from tasks.ingest import ingest_landing
 from tests.conftest import planted_counts, settings_at, table_checksum
 
 CHECKED_TABLES = (
-    "raw.orders", "raw.events", "raw.products", "raw.inventory",
     "staging.stg_orders", "staging.stg_events", "staging.stg_products", "staging.stg_inventory",
     "quarantine.rows", "meta.loaded_files",
 )  # fmt: skip
@@ -87,12 +87,29 @@ def test_row_accounting_holds_for_random_dirty_mixes(tmp_path_factory, seed: int
     assert {t: a["rows_staged"] for t, a in summary.audit.items()} == result.rows_clean
 
 
+def archived_rows(home: Path, source_file: str | None = None) -> pl.DataFrame:
+    """The raw archive's current rows (of one landing file, or of all), as ingest recorded them."""
+    with open_warehouse(settings_at(home), read_only=True) as con:
+        files = con.execute(
+            "select archive_file from meta.loaded_files where $f is null or source_file = $f",
+            {"f": source_file},
+        ).fetchall()
+    return pl.concat(
+        [pl.read_parquet(home / f).with_columns(pl.lit(f).alias("archive_file")) for (f,) in files],
+        how="diagonal",
+    ).sort("source_file", "source_row")
+
+
 def warehouse_checksums(home: Path) -> dict[str, str]:
     with open_warehouse(settings_at(home), read_only=True) as con:
-        return {
+        checksums = {
             table: table_checksum(con, table, exclude=("load_id", "loaded_at", "run_id"))
             for table in CHECKED_TABLES
         }
+    archive = archived_rows(home)
+    checksums["raw archive"] = str(archive.hash_rows().sum())
+    checksums["raw archive files"] = str(sorted(p.name for p in (home / "raw").rglob("*")))
+    return checksums
 
 
 def test_ingesting_the_same_files_twice_changes_no_table(tiny_home: Path) -> None:
@@ -114,12 +131,14 @@ def test_a_corrected_file_replaces_its_rows(tiny_home: Path) -> None:
     corrected.write_csv(path)
     summary = ingest_landing.fn(settings_at(tiny_home), "run-2")
     assert summary.files_loaded == [f"orders/{path.name}"]
-    with open_warehouse(settings_at(tiny_home), read_only=True) as con:
-        raw = con.execute(
-            "select count(*), count(*) filter (where quantity <> '1') from raw.orders where source_file = $f",
-            {"f": f"orders/{path.name}"},
-        ).fetchone()
-    assert raw == (corrected.height, 0)
+    raw = archived_rows(tiny_home, f"orders/{path.name}")
+    assert (raw.height, raw.filter(pl.col("quantity") != "1").height) == (corrected.height, 0)
+    assert raw["source_row"].to_list() == list(range(1, corrected.height + 1))
+    # the replaced version's archive file is gone; one file per loaded landing file is left
+    archive_files = sorted(p.name for p in (tiny_home / "raw" / "orders").glob("*.parquet"))
+    assert [p for p in archive_files if p.startswith(path.name)] == [
+        raw["archive_file"][0].split("/")[-1]
+    ]
     assert summary.audit["orders"]["rows_new"] == corrected.height
 
 
@@ -227,9 +246,7 @@ def test_every_registered_staging_table_exists_after_ingest(tiny_home: Path) -> 
     from nightshift.warehouse import table_exists
 
     ingest_landing.fn(settings_at(tiny_home), "run-reg")
-    names = [
-        t.name for t in (*tables.RAW.values(), *tables.JUDGED.values(), *tables.STAGING.values())
-    ]
+    names = [t.name for t in (*tables.JUDGED.values(), *tables.STAGING.values())]
     with open_warehouse(settings_at(tiny_home), read_only=True) as con:
         missing = [
             name for name in [*names, tables.DERIVED_PRODUCTS.name] if not table_exists(con, name)
@@ -245,3 +262,54 @@ def test_a_warehouse_with_staging_tables_from_before_the_views_still_ingests(
         con.execute("create table staging.stg_orders as select 1 as x")
     summary = ingest_landing.fn(settings_at(tiny_home), "run-legacy")
     assert summary.audit["orders"]["rows_staged"] > 0
+
+
+def test_raw_tables_of_a_warehouse_from_before_the_archive_move_into_it(tiny_home: Path) -> None:
+    """A warehouse whose raw rows are DuckDB tables (before the Parquet archive) keeps every
+    row: with the landing files gone, the next ingest stages the same rows from those tables."""
+    ingest_landing.fn(settings_at(tiny_home), "run-1")
+    before = warehouse_checksums(tiny_home)
+    with open_warehouse(settings_at(tiny_home)) as con:
+        con.execute("create schema raw")
+        for table in ("orders", "events", "products", "inventory"):
+            files = [
+                str(tiny_home / f)
+                for (f,) in con.execute(
+                    "select archive_file from meta.loaded_files where source_table = $t",
+                    {"t": table},
+                ).fetchall()
+            ]
+            con.execute(f"create table raw.{table} as select * from read_parquet($f)", {"f": files})  # noqa: S608
+        con.execute("update meta.loaded_files set archive_file = null")
+    shutil.rmtree(tiny_home / "raw")
+    shutil.rmtree(tiny_home / "landing")
+    (tiny_home / "landing" / "orders").mkdir(parents=True)
+
+    summary = ingest_landing.fn(settings_at(tiny_home), "run-2")
+    assert summary.files_loaded == []
+    assert warehouse_checksums(tiny_home) == before
+    with open_warehouse(settings_at(tiny_home), read_only=True) as con:
+        left = con.execute(
+            "select count(*) from duckdb_tables() where schema_name = 'raw'"
+        ).fetchone()
+    assert left == (0,)
+
+
+def test_a_lost_archive_file_is_written_again_from_landing_or_named(tiny_home: Path) -> None:
+    ingest_landing.fn(settings_at(tiny_home), "run-1")
+    before = warehouse_checksums(tiny_home)
+    path = sorted((tiny_home / "landing" / "orders").glob("*.csv"))[0]
+    (archive_file,) = archived_rows(tiny_home, f"orders/{path.name}")["archive_file"].unique()
+    orphan = tiny_home / "raw" / "orders" / "left-by-a-killed-ingest.parquet.partial"
+    orphan.write_bytes(b"")
+
+    (tiny_home / archive_file).unlink()
+    summary = ingest_landing.fn(settings_at(tiny_home), "run-2")
+    assert summary.files_loaded == [f"orders/{path.name}"]
+    assert warehouse_checksums(tiny_home) == before  # the orphan is deleted too
+    assert not orphan.exists()
+
+    (tiny_home / archive_file).unlink()
+    path.unlink()
+    with pytest.raises(NightshiftError, match=f"raw archive of orders/{path.name} is missing"):
+        ingest_landing.fn(settings_at(tiny_home), "run-3")

@@ -28,9 +28,10 @@ def test_a_missing_parameter_is_named() -> None:
 
 
 def test_files_split_into_statements() -> None:
-    statements = sql_statements("raw/forget_file.sql")
-    assert len(statements) == 5
-    assert all("delete from" in s for s in statements)
+    statements = sql_statements("staging/row_accounts.sql")
+    assert len(statements) == 3
+    assert statements[0].endswith("delete from quarantine.rows")
+    assert all(s.lstrip().startswith("insert into") for s in statements[1:])
 
 
 def test_every_sql_file_parses() -> None:
