@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -186,6 +187,14 @@ def test_rules_quarantine_with_row_and_column_in_the_detail(tmp_path: Path) -> N
             "select source_row, reason, detail from quarantine.rows order by source_row"
         ).fetchall()
         returns = con.execute("select quantity from staging.stg_orders where is_return").fetchall()
+        (conflict,) = con.execute(
+            "select record from quarantine.rows where reason = 'duplicate_key_conflict'"
+        ).fetchone()
+    # the losing line's raw text, as it arrived, read back from the archive
+    assert json.loads(conflict) == {
+        "order_id": "A1", "line_no": "1", "customer_id": "C1", "sku": "SKU1", "quantity": "5",
+        "unit_price": "3.50", "ordered_at": "2024-01-02 10:00:00", "country": "UK", "channel": "web",
+    }  # fmt: skip
     assert rows == [
         (2, "bad_value", "quantity 'two' is not an integer"),
         (3, "bad_value", "quantity '1.5' is not an integer"),
