@@ -6,6 +6,7 @@ SQL is never assembled from strings: each file under sql/ is a set of statements
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -30,6 +31,16 @@ def sql_statements(relative_path: str) -> tuple[str, ...]:
     text = (SQL_DIR / relative_path).read_text()
     parts = re.split(r";\s*(?:\n|$)", text)
     return tuple(p.strip() for p in parts if _LINE_COMMENT.sub("", p).strip())
+
+
+def sql_digests(*folders: str) -> dict[str, str]:
+    """SHA-256 of every .sql file in these sql/ folders: the code part of a build key, so a
+    changed query rebuilds what it builds."""
+    return {
+        str(path.relative_to(SQL_DIR)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for folder in folders
+        for path in sorted((SQL_DIR / folder).glob("*.sql"))
+    }
 
 
 def statement_params(statement: str, params: Mapping[str, Any]) -> dict[str, Any]:

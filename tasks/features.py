@@ -13,7 +13,8 @@ from prefect.cache_policies import NO_CACHE
 
 from nightshift.runlog import task_logger
 from nightshift.settings import Settings
-from nightshift.warehouse import SQL_DIR, open_warehouse, query_sql, run_sql
+from nightshift.warehouse import open_warehouse, query_sql, run_sql, sql_digests
+from tasks.ingest import staging_settings
 from tasks.retry import IO_RETRY
 
 FEATURE_FILES = (
@@ -47,12 +48,9 @@ def feature_build_key(settings: Settings, as_of: date, input_digests: Mapping[st
         "as_of": as_of.isoformat(),
         "inputs": dict(sorted(input_digests.items())),
         "params": {k: str(v) for k, v in feature_params(settings, as_of).items()},
-        "staging": [settings.non_product_sku_pattern, settings.future_tolerance_hours],
-        "sql": {
-            str(path.relative_to(SQL_DIR)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for folder in ("staging", "features")
-            for path in sorted((SQL_DIR / folder).glob("*.sql"))
-        },
+        "staging": {k: str(v) for k, v in staging_settings(settings).items()},
+        "timezone": settings.timezone,
+        "sql": sql_digests("staging", "features"),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

@@ -11,7 +11,10 @@ place; `meta.loaded_files.archive_file` says which ones are current.
 Loads are incremental and keyed by file: a file already loaded with the same SHA-256 is
 skipped, a file whose content changed replaces its rows (a corrected file), a new file is
 appended. Staging is then rebuilt from the whole archive, so it is a pure function of the
-files loaded so far: reloading the same files changes no table. The warehouse changes in one
+files loaded so far: reloading the same files changes no table. When no file was loaded and
+the files, the staging settings, the timezone and the staging SQL are those staging was last
+judged from (`meta.staging_build`), nothing is judged again: a retry, a backfill night or a
+retrain on unchanged data only writes its own row accounting. The warehouse changes in one
 DuckDB transaction, so a bad file or a crash leaves it as it was (at worst with archive files
 no row points to, which the next ingest deletes).
 """
@@ -19,6 +22,7 @@ no row points to, which the next ingest deletes).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,7 +37,7 @@ from nightshift import contract
 from nightshift.errors import NightshiftError
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
-from nightshift.warehouse import open_warehouse, query_sql, quote_identifier, run_sql
+from nightshift.warehouse import open_warehouse, query_sql, quote_identifier, run_sql, sql_digests
 from tasks.retry import IO_RETRY
 
 LOAD_ORDER = ("products", "orders", "events", "inventory")
@@ -62,6 +66,7 @@ class IngestSummary:
     orders_last_date: str | None = None
     customers: int = 0
     skus: int = 0
+    staging_rebuilt: bool = True
 
 
 def file_digest(path: Path) -> str:
@@ -247,20 +252,50 @@ def prune_archive(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
             path.unlink()
 
 
-def rebuild_staging(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> bool:
-    """Rebuild every stg_* table, quarantine.rows and this run's audit; True if a catalogue landed."""
-    for (legacy,) in query_sql(con, "staging/legacy_staging_tables.sql"):
-        con.execute("drop table staging." + quote_identifier(legacy))  # name from the catalog
-    has_catalogue = bool(query_sql(con, "raw/has_catalogue.sql")[0][0])
-    archive = archived_files(con, settings)
-    params = {
-        **{f"raw_{table}_files": files for table, files in archive.items()},
-        "run_id": run_id,
-        "catalogue_provided": has_catalogue,
+def staging_settings(settings: Settings) -> dict[str, object]:
+    """The settings the staging SQL binds: with the loaded files, what the verdicts depend on."""
+    return {
         "non_product_pattern": settings.non_product_sku_pattern,
         "future_tolerance_hours": settings.future_tolerance_hours,
         "default_lead_time_days": settings.default_lead_time_days,
         "active_window_days": settings.active_window_days,
+    }
+
+
+def staging_build_key(settings: Settings, loaded_digests: dict[str, str]) -> str:
+    """What staging is a pure function of: the loaded files (by content), the settings the
+    staging SQL binds, the shop timezone (business dates) and that SQL's text (the code)."""
+    parts = {
+        "files": dict(sorted(loaded_digests.items())),
+        "settings": {k: str(v) for k, v in staging_settings(settings).items()},
+        "timezone": settings.timezone,
+        "sql": sql_digests("schema", "staging"),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def staging_is_current(con: duckdb.DuckDBPyConnection, key: str) -> bool:
+    """True when staging was last judged from exactly this key."""
+    built = query_sql(con, "meta/staging_build.sql")
+    return bool(built) and built[0][0] == key
+
+
+def rebuild_staging(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    archive: dict[str, list[str]],
+    key: str,
+) -> None:
+    """Rebuild every stg_* table and record the key they were judged from."""
+    for (legacy,) in query_sql(con, "staging/legacy_staging_tables.sql"):
+        con.execute("drop table staging." + quote_identifier(legacy))  # name from the catalog
+    has_catalogue = bool(query_sql(con, "raw/has_catalogue.sql")[0][0])
+    params = {
+        **{f"raw_{table}_files": files for table, files in archive.items()},
+        **staging_settings(settings),
+        "run_id": run_id,
+        "catalogue_provided": has_catalogue,
     }
     run_sql(con, "staging/stg_products.sql", params)
     run_sql(con, "staging/stg_orders.sql", params)
@@ -268,8 +303,28 @@ def rebuild_staging(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: 
         run_sql(con, "staging/stg_products_derived.sql", params)
     run_sql(con, "staging/stg_events.sql", params)
     run_sql(con, "staging/stg_inventory.sql", params)
-    run_sql(con, "staging/row_accounts.sql", params)
-    return has_catalogue
+    run_sql(con, "meta/record_staging_build.sql", {"build_key": key, "built_at": datetime.now(UTC)})
+
+
+def judge_staging(
+    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, force: bool
+) -> bool:
+    """Rebuild staging unless it was judged from the same files, settings and SQL (a retry,
+    a backfill night or a retrain on unchanged data, whose verdicts would be the same);
+    returns whether it was rebuilt. A lost archive file is named either way: staging may
+    still hold its rows, but the next change could not judge them again."""
+    archive = archived_files(con, settings)
+    loaded = {
+        source_file: digest for source_file, digest, _ in query_sql(con, "raw/loaded_digests.sql")
+    }
+    key = staging_build_key(settings, loaded)
+    if force or not staging_is_current(con, key):
+        rebuild_staging(con, settings, run_id, archive, key)
+        return True
+    task_logger(__name__).info(
+        "staging: files, settings and SQL unchanged since the last ingest; not judged again"
+    )
+    return False
 
 
 @task(name="ingest", cache_policy=NO_CACHE, **IO_RETRY)
@@ -297,7 +352,11 @@ def ingest_landing(settings: Settings, run_id: str, full_refresh: bool = False) 
                 task_logger(__name__).info("loaded %s: %d rows", item.source_file, rows)
                 summary.files_loaded.append(item.source_file)
                 report(done)
-            has_catalogue = rebuild_staging(con, settings, run_id)
+            summary.staging_rebuilt = judge_staging(
+                con, settings, run_id, force=bool(pending) or full_refresh
+            )
+            run_sql(con, "staging/row_accounts.sql", {"run_id": run_id})
+            has_catalogue = bool(query_sql(con, "raw/has_catalogue.sql")[0][0])
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

@@ -72,6 +72,13 @@ create table if not exists meta.runs (
 );
 comment on table meta.runs is 'One row per nightly run: what ran, on what data, with what result.';
 
+create table if not exists meta.staging_build (
+    build_key varchar,
+    built_at timestamptz
+);
+comment on table meta.staging_build is 'What the staging.* tables and quarantine.rows were last judged from (one row): an ingest that loads no file and finds the same key judges nothing again.';
+comment on column meta.staging_build.build_key is 'SHA-256 of the loaded files and their digests, the settings the staging SQL binds, the shop timezone and the SQL text itself.';
+
 create table if not exists meta.feature_build (
     build_key varchar,
     as_of date,

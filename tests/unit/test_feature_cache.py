@@ -55,6 +55,11 @@ def test_an_unchanged_rebuild_is_skipped_and_any_change_rebuilds(tiny_home: Path
     build_features.fn(settings_at(tiny_home, default_cover_days=14), TINY_END, new_digests)
     assert build_state(tiny_home)[1] > before
 
+    # so does the shop timezone, which moves business dates in staging and features
+    before = build_state(tiny_home)[1]
+    build_features.fn(settings_at(tiny_home, timezone="America/New_York"), TINY_END, new_digests)
+    assert build_state(tiny_home)[1] > before
+
 
 def test_io_retries_skip_our_own_errors() -> None:
     assert not transient_only(

@@ -120,8 +120,29 @@ def test_ingesting_the_same_files_twice_changes_no_table(tiny_home: Path) -> Non
     assert second.files_loaded == []
     assert warehouse_checksums(tiny_home) == before
     # full_refresh reloads everything and still lands in the same state
-    ingest_landing.fn(settings_at(tiny_home), "run-3", full_refresh=True)
+    third = ingest_landing.fn(settings_at(tiny_home), "run-3", full_refresh=True)
     assert warehouse_checksums(tiny_home) == before
+    # the unchanged rerun judged nothing again but still accounted for its run
+    assert (second.staging_rebuilt, third.staging_rebuilt) == (False, True)
+    for table, audit in second.audit.items():
+        assert audit == {**third.audit[table], "rows_new": 0}
+
+
+def test_a_changed_staging_setting_judges_unchanged_files_again(tiny_home: Path) -> None:
+    planted = planted_counts(tiny_home)["events"]["future_timestamp"]
+    first = ingest_landing.fn(settings_at(tiny_home), "run-1")
+    assert first.quarantined_by_reason["events"]["future_timestamp"] == planted
+    # the planted future timestamps are 50 years ahead: a century's tolerance stages them
+    lenient = settings_at(tiny_home, future_tolerance_hours=1_000_000)
+    second = ingest_landing.fn(lenient, "run-2")
+    assert second.files_loaded == []
+    assert second.staging_rebuilt
+    assert "future_timestamp" not in second.quarantined_by_reason["events"]
+    assert second.audit["events"]["rows_staged"] == first.audit["events"]["rows_staged"] + planted
+    # and back: the verdicts follow the settings, never a stale build
+    third = ingest_landing.fn(settings_at(tiny_home), "run-3")
+    assert third.staging_rebuilt
+    assert third.quarantined_by_reason["events"]["future_timestamp"] == planted
 
 
 def test_a_corrected_file_replaces_its_rows(tiny_home: Path) -> None:

@@ -1,0 +1,1 @@
+select build_key from meta.staging_build;
