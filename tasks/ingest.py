@@ -285,12 +285,12 @@ def rebuild_staging(
     settings: Settings,
     run_id: str,
     archive: dict[str, list[str]],
+    has_catalogue: bool,
     key: str,
 ) -> None:
     """Rebuild every stg_* table and record the key they were judged from."""
     for (legacy,) in query_sql(con, "staging/legacy_staging_tables.sql"):
         con.execute("drop table staging." + quote_identifier(legacy))  # name from the catalog
-    has_catalogue = bool(query_sql(con, "raw/has_catalogue.sql")[0][0])
     params = {
         **{f"raw_{table}_files": files for table, files in archive.items()},
         **staging_settings(settings),
@@ -307,7 +307,11 @@ def rebuild_staging(
 
 
 def judge_staging(
-    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, force: bool
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    has_catalogue: bool,
+    force: bool,
 ) -> bool:
     """Rebuild staging unless it was judged from the same files, settings and SQL (a retry,
     a backfill night or a retrain on unchanged data, whose verdicts would be the same);
@@ -319,7 +323,7 @@ def judge_staging(
     }
     key = staging_build_key(settings, loaded)
     if force or not staging_is_current(con, key):
-        rebuild_staging(con, settings, run_id, archive, key)
+        rebuild_staging(con, settings, run_id, archive, has_catalogue, key)
         return True
     task_logger(__name__).info(
         "staging: files, settings and SQL unchanged since the last ingest; not judged again"
@@ -352,11 +356,11 @@ def ingest_landing(settings: Settings, run_id: str, full_refresh: bool = False) 
                 task_logger(__name__).info("loaded %s: %d rows", item.source_file, rows)
                 summary.files_loaded.append(item.source_file)
                 report(done)
+            has_catalogue = bool(query_sql(con, "raw/has_catalogue.sql")[0][0])
             summary.staging_rebuilt = judge_staging(
-                con, settings, run_id, force=bool(pending) or full_refresh
+                con, settings, run_id, has_catalogue, force=bool(pending) or full_refresh
             )
             run_sql(con, "staging/row_accounts.sql", {"run_id": run_id})
-            has_catalogue = bool(query_sql(con, "raw/has_catalogue.sql")[0][0])
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
