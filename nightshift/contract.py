@@ -219,8 +219,9 @@ def scan_checked(
     return lazy, schema, check_columns(source_file, schema, contract)
 
 
-def read_landing_file(path: Path, contract: TableContract, source_file: str) -> pl.DataFrame:
-    """Read one landing file into the contract's columns, all text, plus `source_row`.
+def landing_rows(path: Path, contract: TableContract, source_file: str) -> pl.LazyFrame:
+    """A landing file's rows as the contract's columns, all text, plus `source_row` (1-based),
+    lazily: the ingest streams it into the raw archive without holding the file in memory.
 
     Raises:
         ContractError: the file is empty, lacks a required column, or has an unusable type.
@@ -232,15 +233,36 @@ def read_landing_file(path: Path, contract: TableContract, source_file: str) -> 
         else pl.lit(None, dtype=pl.String).alias(c.name)
         for c in contract.columns
     ]
+    return (
+        lazy.select(selected)
+        .with_row_index("source_row", offset=1)
+        .select(pl.col("source_row").cast(pl.Int64), *contract.column_names)
+    )
+
+
+def parse_failure(exc: Exception) -> str:
+    """The part of a Polars parse error that says what is wrong with the file, without the
+    schema-inference advice that does not apply to an all-text read."""
+    text = str(exc)
+    if "Original error: ```" in text:
+        text = text.split("Original error: ```", 1)[1].split("```", 1)[0]
+    return " ".join(text.split())
+
+
+def read_landing_file(path: Path, contract: TableContract, source_file: str) -> pl.DataFrame:
+    """Read one landing file into the contract's columns, all text, plus `source_row`.
+
+    Raises:
+        ContractError: the file is empty, lacks a required column, has an unusable type or
+            cannot be parsed.
+    """
+    lazy = landing_rows(path, contract, source_file)
     try:
-        frame = (
-            lazy.select(selected)
-            .with_row_index("source_row", offset=1)
-            .with_columns(pl.col("source_row").cast(pl.Int64))
-            .collect()
-        )
+        frame = lazy.collect()
     except pl.exceptions.PolarsError as exc:
-        raise ContractError(source_file, "readable", f"cannot be parsed: {exc}") from exc
+        raise ContractError(
+            source_file, "readable", f"cannot be parsed: {parse_failure(exc)}"
+        ) from exc
     if frame.height == 0:
         raise ContractError(source_file, "non_empty", "the file has a header but no data rows")
     return frame

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +35,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from nightshift import contract
-from nightshift.errors import NightshiftError
+from nightshift.errors import ContractError, NightshiftError
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_sql, quote_identifier, run_sql, sql_digests
@@ -71,27 +72,29 @@ class IngestSummary:
 
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes, read in chunks so large files stay out of memory."""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def discover_landing(landing_dir: Path) -> list[LandingFile]:
-    """Every landing file of every contract table, in load order."""
-    found = []
-    for table in LOAD_ORDER:
-        for path in contract.landing_files(landing_dir, table):
-            found.append(
-                LandingFile(
-                    table=table,
-                    path=path,
-                    source_file=path.relative_to(landing_dir).as_posix(),
-                    digest=file_digest(path),
-                )
-            )
-    return found
+    """Every landing file of every contract table, in load order.
+
+    Files are digested on a few threads: hashlib releases the GIL while it hashes, and
+    digesting every landing file is the whole cost of a rerun on unchanged data."""
+    paths = [
+        (table, path) for table in LOAD_ORDER for path in contract.landing_files(landing_dir, table)
+    ]
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        digests = list(pool.map(file_digest, [path for _, path in paths]))
+    return [
+        LandingFile(
+            table=table,
+            path=path,
+            source_file=path.relative_to(landing_dir).as_posix(),
+            digest=digest,
+        )
+        for (table, path), digest in zip(paths, digests, strict=True)
+    ]
 
 
 def files_to_load(
@@ -137,15 +140,28 @@ def archive_file_for(item: LandingFile) -> str:
     return f"raw/{item.source_file}.{item.digest[:16]}.parquet"
 
 
-def write_parquet_atomically(frame: pl.DataFrame, path: Path) -> None:
+def write_parquet_atomically(rows: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
     """Write a Parquet file under a temporary name and rename it, so a killed ingest never
-    leaves a half-written archive file under a name that a row could point to."""
+    leaves a half-written archive file under a name that a row could point to. A lazy frame
+    is streamed: a landing file is never held in memory whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     # lz4, no statistics: the archive is written once and scanned whole; this is the
     # cheapest layout to write (bench/ingest.py) and a third of the text's size
-    frame.write_parquet(partial, compression="lz4", statistics=False)
+    try:
+        if isinstance(rows, pl.LazyFrame):
+            rows.sink_parquet(partial, compression="lz4", statistics=False)
+        else:
+            rows.write_parquet(partial, compression="lz4", statistics=False)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     os.replace(partial, path)
+
+
+def parquet_rows(path: Path) -> int:
+    """Rows in a Parquet file, from its footer."""
+    return pl.scan_parquet(path).select(pl.len()).collect().item()
 
 
 def empty_archive_file(settings: Settings, table: str) -> Path:
@@ -168,13 +184,29 @@ def archive_raw_file(
     loaded_at: datetime,
 ) -> int:
     """Archive one landing file's rows as they arrived and record it as the file's current
-    content, replacing an earlier version; returns the rows loaded."""
-    frame = contract.read_landing_file(item.path, contract.CONTRACTS[item.table], item.source_file)
+    content, replacing an earlier version; returns the rows loaded.
+
+    Raises:
+        ContractError: the file cannot be parsed, or has a header but no data rows.
+    """
+    rows = contract.landing_rows(item.path, contract.CONTRACTS[item.table], item.source_file)
     archive_file = archive_file_for(item)
-    write_parquet_atomically(
-        frame.select(pl.lit(item.source_file).alias("source_file"), *raw_columns(item.table)[1:]),
-        settings.home / archive_file,
-    )
+    archive_path = settings.home / archive_file
+    try:
+        write_parquet_atomically(
+            rows.select(
+                pl.lit(item.source_file).alias("source_file"), *raw_columns(item.table)[1:]
+            ),
+            archive_path,
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise ContractError(
+            item.source_file, "readable", f"cannot be parsed: {contract.parse_failure(exc)}"
+        ) from exc
+    rows_loaded = parquet_rows(archive_path)
+    if rows_loaded == 0:
+        archive_path.unlink()
+        raise ContractError(item.source_file, "non_empty", "the file has a header but no data rows")
     run_sql(con, "raw/forget_file.sql", {"source_file": item.source_file})
     run_sql(
         con,
@@ -183,13 +215,13 @@ def archive_raw_file(
             "source_table": item.table,
             "source_file": item.source_file,
             "digest": item.digest,
-            "rows_loaded": frame.height,
+            "rows_loaded": rows_loaded,
             "load_id": run_id,
             "loaded_at": loaded_at,
             "archive_file": archive_file,
         },
     )
-    return frame.height
+    return rows_loaded
 
 
 def archived_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, list[str]]:

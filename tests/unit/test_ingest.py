@@ -178,6 +178,32 @@ def test_a_bad_file_loads_nothing_and_names_itself(tiny_home: Path) -> None:
     )  # the good new events file was not loaded either
 
 
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("user_id,session_id,sku,event_type,ts\n", "no data rows (rule: non_empty)"),
+        (
+            'user_id,session_id,sku,event_type,ts\nC1,S1,"SKU1,view,2024-06-30 10:00:00\n',
+            "not properly escaped. (rule: readable)",
+        ),
+    ],
+)
+def test_a_file_found_bad_while_archiving_loads_nothing_and_leaves_no_archive(
+    tiny_home: Path, text: str, says: str
+) -> None:
+    """Header-only and unparseable files pass the header check and fail as their rows stream
+    into the archive: the error names the file and rule, and no archive file is left."""
+    ingest_landing.fn(settings_at(tiny_home), "run-1")
+    before = warehouse_checksums(tiny_home)
+    archive_before = sorted(p.name for p in (tiny_home / "raw").rglob("*"))
+    (tiny_home / "landing" / "events" / "zz_bad.csv").write_text(text)
+    with pytest.raises(ContractError, match=r"^events/zz_bad.csv: ") as err:
+        ingest_landing.fn(settings_at(tiny_home), "run-2")
+    assert says in str(err.value) and "infer_schema" not in str(err.value)
+    assert warehouse_checksums(tiny_home) == before
+    assert sorted(p.name for p in (tiny_home / "raw").rglob("*")) == archive_before
+
+
 def write_orders(path: Path, rows: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     header = "order_id,line_no,customer_id,sku,quantity,unit_price,ordered_at,country,channel"
