@@ -14,6 +14,7 @@ reason in SQL (`sql/staging/`), never fatal.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -240,13 +241,37 @@ def landing_rows(path: Path, contract: TableContract, source_file: str) -> pl.La
     )
 
 
-def parse_failure(exc: Exception) -> str:
+def line_of(path: Path, fragment: bytes, chunk_size: int = 1 << 24) -> int | None:
+    """The 1-based line of the file on which `fragment` first starts, read in chunks; None
+    if it is not there. Only called on the error path, so the extra read costs nothing."""
+    line, tail = 1, b""
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_size), b""):
+            window = tail + chunk
+            found = window.find(fragment)
+            if found >= 0:
+                return line + window.count(b"\n", 0, found)
+            # keep enough of the window to find a fragment that spans two chunks
+            keep = min(len(window), len(fragment) - 1)
+            line += window.count(b"\n", 0, len(window) - keep)
+            tail = window[len(window) - keep :] if keep else b""
+    return None
+
+
+def parse_failure(exc: Exception, path: Path) -> str:
     """The part of a Polars parse error that says what is wrong with the file, without the
-    schema-inference advice that does not apply to an all-text read."""
+    schema-inference advice that does not apply to an all-text read, and the line of the
+    file where the offending field starts when the error quotes it."""
     text = str(exc)
     if "Original error: ```" in text:
         text = text.split("Original error: ```", 1)[1].split("```", 1)[0]
-    return " ".join(text.split())
+    message = " ".join(text.split())
+    quoted = re.search(r"Field `(.+?)` is not", text, flags=re.S)
+    if quoted and path.suffix.lower() == ".csv":
+        line = line_of(path, quoted.group(1).encode())
+        if line is not None:
+            message += f" (line {line} of the file)"
+    return message
 
 
 def read_landing_file(path: Path, contract: TableContract, source_file: str) -> pl.DataFrame:
@@ -261,7 +286,7 @@ def read_landing_file(path: Path, contract: TableContract, source_file: str) -> 
         frame = lazy.collect()
     except pl.exceptions.PolarsError as exc:
         raise ContractError(
-            source_file, "readable", f"cannot be parsed: {parse_failure(exc)}"
+            source_file, "readable", f"cannot be parsed: {parse_failure(exc, path)}"
         ) from exc
     if frame.height == 0:
         raise ContractError(source_file, "non_empty", "the file has a header but no data rows")

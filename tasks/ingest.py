@@ -201,7 +201,9 @@ def archive_raw_file(
         )
     except pl.exceptions.PolarsError as exc:
         raise ContractError(
-            item.source_file, "readable", f"cannot be parsed: {contract.parse_failure(exc)}"
+            item.source_file,
+            "readable",
+            f"cannot be parsed: {contract.parse_failure(exc, item.path)}",
         ) from exc
     rows_loaded = parquet_rows(archive_path)
     if rows_loaded == 0:

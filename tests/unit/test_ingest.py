@@ -183,8 +183,9 @@ def test_a_bad_file_loads_nothing_and_names_itself(tiny_home: Path) -> None:
     [
         ("user_id,session_id,sku,event_type,ts\n", "no data rows (rule: non_empty)"),
         (
-            'user_id,session_id,sku,event_type,ts\nC1,S1,"SKU1,view,2024-06-30 10:00:00\n',
-            "not properly escaped. (rule: readable)",
+            "user_id,session_id,sku,event_type,ts\nC1,S1,SKU1,view,2024-06-30 09:00:00\n"
+            'C1,S1,"SKU1,view,2024-06-30 10:00:00\n',
+            "not properly escaped. (line 3 of the file) (rule: readable)",
         ),
     ],
 )
