@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     )
     inventory_review_days: int = Field(7, gt=0, description="Days between order decisions.")
     inventory_min_history_days: int = Field(28, gt=0)
+    inventory_yearly_season: bool = Field(
+        True,
+        description="Scale each SKU's forecast by its category's season a year earlier.",
+    )
     inventory_intermittent_method: str = Field(
         "tsb", pattern="^(tsb|sba)$", description="Croston variant for intermittent SKUs."
     )

@@ -16,7 +16,7 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from models.inventory import InventoryConfig, SkuInput, plan_batch
+from models.inventory import InventoryConfig, SkuInput, plan_batch, seasonal_profile
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_frame, run_sql
@@ -49,7 +49,29 @@ def inventory_config(settings: Settings) -> InventoryConfig:
         review_days=settings.inventory_review_days,
         min_history_days=settings.inventory_min_history_days,
         intermittent_method=settings.inventory_intermittent_method,
+        yearly_season=settings.inventory_yearly_season,
     )
+
+
+def category_seasons(
+    daily: pl.DataFrame, positions: pl.DataFrame, as_of: date
+) -> dict[str, np.ndarray]:
+    """Each category's seasonal profile: the units its SKUs sold each calendar day up to
+    as_of (returns are not demand), smoothed. Pooled over the category because one SKU's
+    days are too sparse to show a season, while its SKUs share one."""
+    if daily.is_empty():
+        return {}
+    pooled = (
+        daily.join(positions.select("sku", "category"), on="sku")
+        .group_by("category", "date")
+        .agg(pl.col("units_net").clip(lower_bound=0).sum().alias("units"))
+    )
+    calendar = pl.date_range(daily["date"].min(), as_of, eager=True).alias("date")
+    seasons = {}
+    for (category,), part in pooled.group_by("category"):
+        units = pl.DataFrame(calendar).join(part, on="date", how="left")["units"].fill_null(0)
+        seasons[category] = seasonal_profile(units.to_numpy())
+    return seasons
 
 
 def load_skus(settings: Settings, as_of: date) -> list[SkuInput]:
@@ -62,6 +84,7 @@ def load_skus(settings: Settings, as_of: date) -> list[SkuInput]:
         sku: np.asarray(values, dtype=np.float64)
         for sku, values in zip(grouped["sku"], grouped["units_net"].to_list(), strict=True)
     }
+    seasons = category_seasons(daily, positions, as_of)
     overrides = settings.inventory_category_service_levels
     return [
         SkuInput(
@@ -72,6 +95,7 @@ def load_skus(settings: Settings, as_of: date) -> list[SkuInput]:
             on_hand=float(row["on_hand"]),
             on_order=float(row["on_order"]),
             service_level=overrides.get(row["category"], settings.inventory_service_level),
+            season=seasons.get(row["category"]),
         )
         for row in positions.iter_rows(named=True)
     ]
