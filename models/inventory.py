@@ -14,6 +14,10 @@ variance is the model's own: for SARIMA, sigma² · Σ_k (Σ_{j<=k} psi_j)², wh
 the autocorrelation of forecast errors across the days (a sum of the per-day variances
 would understate it for persistent series); for Croston and the mean model, days are
 independent and the variance is days · sigma_d².
+
+With a year of history, each forecast is scaled day by day by its category's yearly season
+(`with_yearly_season`): products share their category's season, which one SKU's sparse
+days do not show, and a flat level lags every seasonal ramp.
 """
 
 from __future__ import annotations
