@@ -15,6 +15,8 @@ reason in SQL (`sql/staging/`), never fatal.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -274,20 +276,34 @@ def parse_failure(exc: Exception, path: Path) -> str:
     return message
 
 
+@contextmanager
+def parse_errors_named(path: Path, source_file: str) -> Iterator[None]:
+    """Turn a Polars parse error raised while a landing file's rows are read into the
+    contract's `readable` error, naming the file (and the line, when Polars quotes it)."""
+    try:
+        yield
+    except pl.exceptions.PolarsError as exc:
+        raise ContractError(
+            source_file, "readable", f"cannot be parsed: {parse_failure(exc, path)}"
+        ) from exc
+
+
+def require_rows(rows: int, source_file: str) -> None:
+    """The `non_empty` rule for a file that has a header: it must have a data row."""
+    if rows == 0:
+        raise ContractError(source_file, "non_empty", "the file has a header but no data rows")
+
+
 def read_landing_file(path: Path, contract: TableContract, source_file: str) -> pl.DataFrame:
-    """Read one landing file into the contract's columns, all text, plus `source_row`.
+    """Read one landing file into the contract's columns, all text, plus `source_row`, in
+    memory (the ingest streams the same rows into its archive instead: `landing_rows`).
 
     Raises:
         ContractError: the file is empty, lacks a required column, has an unusable type or
             cannot be parsed.
     """
     lazy = landing_rows(path, contract, source_file)
-    try:
+    with parse_errors_named(path, source_file):
         frame = lazy.collect()
-    except pl.exceptions.PolarsError as exc:
-        raise ContractError(
-            source_file, "readable", f"cannot be parsed: {parse_failure(exc, path)}"
-        ) from exc
-    if frame.height == 0:
-        raise ContractError(source_file, "non_empty", "the file has a header but no data rows")
+    require_rows(frame.height, source_file)
     return frame

@@ -35,7 +35,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from nightshift import contract
-from nightshift.errors import ContractError, NightshiftError
+from nightshift.errors import NightshiftError
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_sql, quote_identifier, run_sql, sql_digests
@@ -192,23 +192,17 @@ def archive_raw_file(
     rows = contract.landing_rows(item.path, contract.CONTRACTS[item.table], item.source_file)
     archive_file = archive_file_for(item)
     archive_path = settings.home / archive_file
-    try:
+    with contract.parse_errors_named(item.path, item.source_file):
         write_parquet_atomically(
             rows.select(
                 pl.lit(item.source_file).alias("source_file"), *raw_columns(item.table)[1:]
             ),
             archive_path,
         )
-    except pl.exceptions.PolarsError as exc:
-        raise ContractError(
-            item.source_file,
-            "readable",
-            f"cannot be parsed: {contract.parse_failure(exc, item.path)}",
-        ) from exc
     rows_loaded = parquet_rows(archive_path)
     if rows_loaded == 0:
         archive_path.unlink()
-        raise ContractError(item.source_file, "non_empty", "the file has a header but no data rows")
+    contract.require_rows(rows_loaded, item.source_file)
     run_sql(con, "raw/forget_file.sql", {"source_file": item.source_file})
     run_sql(
         con,
