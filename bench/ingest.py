@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -69,18 +70,28 @@ def stage_raw_read(home: Path, fmt: str) -> dict:
             "preserve_insertion_order": False,
         },
     )
+    # A typed read_csv fails on the planted dirty values (e.g. quantity "3,0"), so the peer
+    # reads text, exactly what nightshift's raw layer holds.
+    reader = (
+        "read_parquet($files)"
+        if fmt == "parquet"
+        else "read_csv($files, all_varchar = true, quote = '\"')"
+    )
+    return timed_table_loads(con, home, fmt, lambda table: (reader, {}))
+
+
+def timed_table_loads(
+    con, home: Path, fmt: str, reader_for: Callable[[str], tuple[str, dict]]
+) -> dict:
+    """Create one DuckDB table per contract table from its landing files with the reader
+    `reader_for(table)` gives (SQL reading `$files`, and its other parameters); returns the
+    seconds and the rows loaded, and closes the connection."""
     start = time.perf_counter()
     rows = 0
     for table in TABLES:
         files = sorted(str(p) for p in (home / "landing" / table).glob(f"*.{fmt}"))
-        # A typed read_csv fails on the planted dirty values (e.g. quantity "3,0"), so the peer
-        # reads text, exactly what nightshift's raw layer holds.
-        reader = (
-            "read_parquet($files)"
-            if fmt == "parquet"
-            else "read_csv($files, all_varchar = true, quote = '\"')"
-        )
-        con.execute(f"create table {table} as select * from {reader}", {"files": files})  # noqa: S608 - bench peer, fixed names
+        reader, params = reader_for(table)
+        con.execute(f"create table {table} as select * from {reader}", {"files": files, **params})  # noqa: S608 - bench peer, fixed names
         rows += con.execute(f"select count(*) from {table}").fetchone()[0]  # noqa: S608
     con.close()
     return {"seconds": time.perf_counter() - start, "rows": rows}
@@ -104,19 +115,16 @@ def stage_typed_read(home: Path) -> dict:
 
     # the warehouse's own connection: its memory limit, threads and the shop's timezone
     con = connect(home / "peer_typed.duckdb", load_settings())
-    start = time.perf_counter()
-    rows = 0
-    for table in TABLES:
-        files = sorted(str(p) for p in (home / "landing" / table).glob("*.csv"))
-        types = {c.name: DUCKDB_TYPES[c.kind] for c in contract.CONTRACTS[table].columns}
-        con.execute(
-            f"create table {table} as select * from read_csv($files, header = true, "  # noqa: S608 - bench peer, fixed names
-            "types = $types, ignore_errors = true, quote = '\"')",
-            {"files": files, "types": types},
-        )
-        rows += con.execute(f"select count(*) from {table}").fetchone()[0]  # noqa: S608
-    con.close()
-    return {"seconds": time.perf_counter() - start, "rows": rows}
+    reader = "read_csv($files, header = true, types = $types, ignore_errors = true, quote = '\"')"
+    return timed_table_loads(
+        con,
+        home,
+        "csv",
+        lambda table: (
+            reader,
+            {"types": {c.name: DUCKDB_TYPES[c.kind] for c in contract.CONTRACTS[table].columns}},
+        ),
+    )
 
 
 def run_stage(name: str, home: Path, profile: str, fmt: str) -> dict:
