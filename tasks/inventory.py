@@ -1,6 +1,7 @@
 """The inventory branch: read demand histories and stock positions, plan every SKU in
-parallel batches, replay the policy to measure the achieved service level, gate on it, log
-a child MLflow run, and build `marts.inventory_plan`.
+parallel batches, replay the policy and the baseline's to measure their achieved service
+levels, gate on the plan's, log a child MLflow run, and build `marts.inventory_plan` from the
+plan, or from the baseline when the gate was missed and the baseline replayed at least as well.
 
 IO and process fan-out only: the modelling is `models.inventory.plan_batch`.
 """
@@ -16,7 +17,13 @@ import polars as pl
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from models.inventory import InventoryConfig, SkuInput, plan_batch, seasonal_profile
+from models.inventory import (
+    InventoryConfig,
+    SkuInput,
+    plan_batch,
+    replaces_baseline,
+    seasonal_profile,
+)
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_frame, run_sql
@@ -192,6 +199,29 @@ def plot_samples(rows: list[dict[str, object]], skus: list[SkuInput], top: int =
     return figure
 
 
+def gate_verdict(
+    achieved: float | None,
+    baseline_achieved: float | None,
+    target: float,
+    tolerance: float,
+    published: bool,
+) -> str:
+    """The gate in words: the plan's and the baseline's replayed service levels against the
+    target, and which plan the night publishes when the gate was missed."""
+    if achieved is None:
+        return "no SKU with enough history to replay the policy; published the baseline"
+    baseline = "none replayed" if baseline_achieved is None else f"{baseline_achieved:.3f}"
+    verdict = (
+        f"achieved service level {achieved:.3f} vs target {target:.3f} "
+        f"(needs >= target - {tolerance}); baseline {baseline}"
+    )
+    if achieved >= target - tolerance:
+        return verdict
+    if published:
+        return verdict + "; not promoted, but published: the baseline replays worse"
+    return verdict + "; published the baseline"
+
+
 @task(name="inventory", cache_policy=NO_CACHE)
 def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
     """Plan stock for `run.as_of`, gate on the replayed service level, build the mart."""
@@ -226,22 +256,29 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
             dask_address=settings.dask_address,
         )  # fmt: skip
         summary = service_summary(rows)
+        baseline_rows = plan_all(
+            skus, config, run.as_of, backtest_days,
+            settings.inventory_batch_size, settings.inventory_workers, baseline=True,
+            dask_address=settings.dask_address,
+        )  # fmt: skip
+        baseline_summary = service_summary(baseline_rows)
         achieved = summary.get("service_level_all")
+        baseline_achieved = baseline_summary.get("service_level_all")
         target = summary.get("service_target_all", settings.inventory_service_level)
         promoted = achieved is not None and achieved >= target - settings.inventory_gate_tolerance
-        gate = (
-            f"achieved service level {achieved:.3f} vs target {target:.3f} "
-            f"(needs >= target - {settings.inventory_gate_tolerance})"
-            if achieved is not None
-            else "no SKU with enough history to replay the policy"
+        published = promoted or replaces_baseline(achieved, baseline_achieved)
+        gate = gate_verdict(
+            achieved, baseline_achieved, target, settings.inventory_gate_tolerance, published
         )
         classes = Counter(str(r["demand_class"]) for r in rows)
         reasons = Counter(
             str(r["fallback_reason"]).split(":")[0] for r in rows if r["fallback_reason"]
         )
-        orders = np.array([float(r["order_qty"]) for r in rows])
+        published_rows = rows if published else baseline_rows
+        orders = np.array([float(r["order_qty"]) for r in published_rows])
         metrics = {
             **summary,
+            **{f"baseline_{k}": v for k, v in baseline_summary.items()},
             **{f"class_{k}": float(v) for k, v in classes.items()},
             **{f"fallback_{k.replace(' ', '_')}": float(v) for k, v in reasons.items()},
             "skus_to_order": float((orders > 0).sum()),
@@ -251,23 +288,16 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
             if (orders > 0).any()
             else 0.0,
             "promoted": float(promoted),
+            "published_plan": float(published),
         }
         # The night's policies (model, lead-time demand, safety stock, reorder point per SKU)
         # are the inventory "model": registered always, champion only when the gate passed.
         log_frames(settings, child, "model", {"inventory_plan.parquet": plan_frame(rows)})
         version = register_artifacts(settings, child, "model", REGISTERED_NAME, promoted)
-        if not promoted:
-            rows = plan_all(
-                skus, config, run.as_of, backtest_days,
-                settings.inventory_batch_size, settings.inventory_workers, baseline=True,
-                dask_address=settings.dask_address,
-            )  # fmt: skip
-            baseline_summary = service_summary(rows)
-            metrics.update({f"baseline_{k}": v for k, v in baseline_summary.items()})
         log_flat(settings, child, metrics=metrics, tags={"nightshift.gate": gate})
-        figure = plot_samples(rows, skus)
+        figure = plot_samples(published_rows, skus)
         tracking_client(settings).log_figure(child, figure, "sample_plans.png")
-        frame = plan_frame(rows)
+        frame = plan_frame(published_rows)
         with open_warehouse(settings) as con:
             con.register("inventory_plan_rows", frame)
             try:
@@ -288,9 +318,9 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
     return BranchResult(
         name="inventory",
         marts=[MART],
-        model=f"{REGISTERED_NAME}/{version}" if promoted else "baseline",
+        model=f"{REGISTERED_NAME}/{version}" if published else "baseline",
         metrics={k: v for k, v in summary.items() if k.endswith("_all")},
-        baseline_metrics={"service_target": target},
+        baseline_metrics={k: v for k, v in baseline_summary.items() if k.endswith("_all")},
         promoted=promoted,
         mlflow_run_id=child,
         gate=gate,

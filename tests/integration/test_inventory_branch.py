@@ -64,6 +64,39 @@ def test_the_branch_plans_every_product_with_lineage_and_a_child_run(
     assert aliases == ({"champion": version.version} if promoted else {})
 
 
+def test_a_missed_gate_publishes_the_better_of_the_plan_and_the_baseline(
+    nightly_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A target the plan cannot meet: the champion alias stays unset, and the night
+    publishes whichever of the plan and the baseline replayed the higher service level,
+    with the lineage and the gate's words saying which."""
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("NIGHTSHIFT_INVENTORY_SERVICE_LEVEL", "0.999")
+    monkeypatch.setenv("NIGHTSHIFT_INVENTORY_GATE_TOLERANCE", "0")
+    nightly(as_of=TINY_END, models=["inventory"])
+    with duckdb.connect(str(nightly_home / "marts.duckdb"), read_only=True) as con:
+        published = con.execute("select distinct model from inventory_plan").fetchall()
+        model, passed, gate, value, baseline_value, child_id = con.execute(
+            "select model, passed, gate, value, baseline_value, mlflow_run_id from model_quality "
+            "where branch = 'inventory' and metric = 'service_level_all'"
+        ).fetchone()
+    client = MlflowClient(tracking_uri=settings_at(nightly_home).tracking_uri)
+    metrics = client.get_run(child_id).data.metrics
+    planner, baseline = metrics["service_level_all"], metrics["baseline_service_level_all"]
+    assert planner < 0.999 and metrics["promoted"] == 0.0 and not passed
+    assert (value, baseline_value) == (planner, baseline)
+    assert client.get_registered_model("nightshift-inventory").aliases == {}
+    if planner > baseline:
+        assert metrics["published_plan"] == 1.0 and model == "nightshift-inventory/1"
+        assert ("baseline",) not in published
+        assert gate.endswith("not promoted, but published: the baseline replays worse")
+    else:
+        assert metrics["published_plan"] == 0.0 and model == "baseline"
+        assert published == [("baseline",)]
+        assert gate.endswith("published the baseline")
+
+
 def test_mapped_batches_match_serial_on_a_process_pool_and_on_dask(
     nightly_home: Path,
 ) -> None:

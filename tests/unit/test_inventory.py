@@ -15,6 +15,7 @@ from models.inventory import (
     fit_demand_model,
     plan,
     plan_batch,
+    replaces_baseline,
     replay_service_level,
     safety_stock,
     seasonal_profile,
@@ -220,6 +221,32 @@ def test_the_yearly_season_keeps_the_service_level_through_a_seasonal_ramp() -> 
         )
     assert levels[False] < 0.80
     assert abs(levels[True] - 0.95) <= 0.05
+
+
+def test_a_plan_that_missed_its_gate_replaces_the_baseline_only_when_it_replays_better() -> None:
+    """The gate's fallback is not automatically the safer plan. Planted: the same ramp.
+    The baseline (the recent mean, no season) replays far worse over it than the planner,
+    so a planner that missed its target there would still be the plan to publish. A
+    baseline that replays at least as well, or a plan with no replay, keeps the baseline."""
+    rng = np.random.default_rng(11)
+    demand, _ = planted_seasonal_shop(rng)
+    history = demand[:, : 700 - 20 + 1]
+    season = seasonal_profile(history.sum(axis=0))
+    skus = [
+        SkuInput(f"S{i}", row, 14, None, 0.0, 0.0, 0.95, season) for i, row in enumerate(history)
+    ]
+
+    def level(rows: list[dict[str, object]]) -> float:
+        return sum(r["backtest_cycles_met"] for r in rows) / sum(r["backtest_cycles"] for r in rows)
+
+    planner = level(plan_batch(skus, InventoryConfig(), AS_OF, backtest_days=56))
+    baseline = level(plan_batch(skus, InventoryConfig(), AS_OF, backtest_days=56, baseline=True))
+    assert baseline < planner - 0.1
+    assert replaces_baseline(planner, baseline)
+    assert not replaces_baseline(baseline, planner)
+    assert not replaces_baseline(planner, planner)  # a tie keeps the documented fallback
+    assert replaces_baseline(planner, None)
+    assert not replaces_baseline(None, baseline)
 
 
 def test_yearly_factors_read_nothing_after_the_fit_end() -> None:
