@@ -204,6 +204,7 @@ def gate_verdict(
     baseline_achieved: float | None,
     target: float,
     tolerance: float,
+    promoted: bool,
     published: bool,
 ) -> str:
     """The gate in words: the plan's and the baseline's replayed service levels against the
@@ -215,7 +216,7 @@ def gate_verdict(
         f"achieved service level {achieved:.3f} vs target {target:.3f} "
         f"(needs >= target - {tolerance}); baseline {baseline}"
     )
-    if achieved >= target - tolerance:
+    if promoted:
         return verdict
     if published:
         return verdict + "; not promoted, but published: the baseline replays worse"
@@ -269,8 +270,9 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
         promoted = achieved is not None and achieved >= target - settings.inventory_gate_tolerance
         published = promoted or replaces_baseline(achieved, baseline_achieved)
         gate = gate_verdict(
-            achieved, baseline_achieved, target, settings.inventory_gate_tolerance, published
-        )
+            achieved, baseline_achieved, target, settings.inventory_gate_tolerance,
+            promoted, published,
+        )  # fmt: skip
         classes = Counter(str(r["demand_class"]) for r in rows)
         reasons = Counter(
             str(r["fallback_reason"]).split(":")[0] for r in rows if r["fallback_reason"]
