@@ -229,7 +229,10 @@ def print_ingest_summary(summary) -> None:  # noqa: ANN001 - IngestSummary, impo
         f"orders {summary.orders_first_date} .. {summary.orders_last_date}, "
         f"{summary.customers:,} customers, {summary.skus:,} SKUs; "
         f"{len(summary.files_loaded)} files loaded, {summary.files_unchanged} unchanged"
-        + ("" if summary.staging_rebuilt else "; staging already judged from these files")
+        + {
+            "nothing": "; staging already judged from these files",
+            "new files": "; judged the new files only",
+        }.get(summary.staging_judged, "")
     )
     for item in summary.defaults_used:
         console.print(f"default: {item}")

@@ -10,13 +10,20 @@ place; `meta.loaded_files.archive_file` says which ones are current.
 
 Loads are incremental and keyed by file: a file already loaded with the same SHA-256 is
 skipped, a file whose content changed replaces its rows (a corrected file), a new file is
-appended. Staging is then rebuilt from the whole archive, so it is a pure function of the
-files loaded so far: reloading the same files changes no table. When no file was loaded and
-the files, the staging settings, the timezone and the staging SQL are those staging was last
-judged from (`meta.staging_build`), nothing is judged again: a retry, a backfill night or a
-retrain on unchanged data only writes its own row accounting. The warehouse changes in one
-DuckDB transaction, so a bad file or a crash leaves it as it was (at worst with archive files
-no row points to, which the next ingest deletes).
+appended. Staging is a pure function of the files loaded so far: reloading the same files
+changes no table. How much is judged again follows what changed since staging was last
+judged (`meta.staging_build`):
+- nothing, when the files, the staging settings, the timezone and the staging SQL are the
+  same (a retry, a backfill night or a retrain on unchanged data only writes its own row
+  accounting);
+- the added files' orders and events (an increment), when files were only added and none
+  is a catalogue: a night judges a day's files, not the history. The judged rows a new row
+  copies exactly are judged again with it, and key conflicts are ranked over every line,
+  so the verdicts are the ones a full build would give (tests/unit/test_ingest.py);
+- everything otherwise (a corrected file, a new catalogue, a changed setting or SQL,
+  --full-refresh).
+The warehouse changes in one DuckDB transaction, so a bad file or a crash leaves it as it
+was (at worst with archive files no row points to, which the next ingest deletes).
 """
 
 from __future__ import annotations
@@ -67,7 +74,7 @@ class IngestSummary:
     orders_last_date: str | None = None
     customers: int = 0
     skus: int = 0
-    staging_rebuilt: bool = True
+    staging_judged: str = "all files"  # or "new files" (an increment) or "nothing"
 
 
 def file_digest(path: Path) -> str:
@@ -290,11 +297,24 @@ def staging_settings(settings: Settings) -> dict[str, object]:
     }
 
 
-def staging_build_key(settings: Settings, loaded_digests: dict[str, str]) -> str:
-    """What staging is a pure function of: the loaded files (by content), the settings the
-    staging SQL binds, the shop timezone (business dates) and that SQL's text (the code)."""
+@dataclass(frozen=True)
+class StagingBuild:
+    """What staging is a pure function of: the settings the staging SQL binds, the shop
+    timezone (business dates) and that SQL's text (`settings_key`), and the loaded files by
+    content (`files`, source_file -> SHA-256)."""
+
+    settings_key: str
+    files: dict[str, str]
+
+    @property
+    def key(self) -> str:
+        parts = {"settings": self.settings_key, "files": dict(sorted(self.files.items()))}
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def staging_settings_key(settings: Settings) -> str:
+    """The part of a staging build that is not the files: a change judges every file again."""
     parts = {
-        "files": dict(sorted(loaded_digests.items())),
         "settings": {k: str(v) for k, v in staging_settings(settings).items()},
         "timezone": settings.timezone,
         "sql": sql_digests("schema", "staging"),
@@ -302,36 +322,72 @@ def staging_build_key(settings: Settings, loaded_digests: dict[str, str]) -> str
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def staging_is_current(con: duckdb.DuckDBPyConnection, key: str) -> bool:
-    """True when staging was last judged from exactly this key."""
+def last_staging_build(con: duckdb.DuckDBPyConnection) -> tuple[str, StagingBuild | None]:
+    """The key staging was last judged from, and the build itself when it was recorded with
+    its files (warehouses from before incremental judging have only the key)."""
     built = query_sql(con, "meta/staging_build.sql")
-    return bool(built) and built[0][0] == key
+    if not built:
+        return "", None
+    key, settings_key, files = built[0]
+    if settings_key is None or files is None:
+        return key, None
+    return key, StagingBuild(settings_key, json.loads(files))
 
 
-def rebuild_staging(
+def increment_files(
+    previous: StagingBuild | None,
+    current: StagingBuild,
+    reloaded: set[str],
+    tables: dict[str, str],
+) -> list[str] | None:
+    """The loaded files an increment would judge, or None when every file must be judged.
+
+    An increment is exact only when the build it adds to holds every one of its files
+    unchanged and judged with the same settings and SQL; when no file it adds is a
+    catalogue (products decide `unknown_sku` for every line and event); and when no file was
+    loaded again under its old content (an archive copy restored from landing/), whose
+    rows would keep the load they were judged with. A corrected, forgotten or reloaded file,
+    a new catalogue or a changed setting judges everything, as before.
+
+    Args:
+        previous: the build staging holds; None when unknown.
+        current: the build the loaded files make now.
+        reloaded: source files this ingest archived.
+        tables: contract table of every loaded source file.
+    """
+    if previous is None or previous.settings_key != current.settings_key:
+        return None
+    if any(current.files.get(name) != digest for name, digest in previous.files.items()):
+        return None
+    added = sorted(set(current.files) - set(previous.files))
+    if reloaded - set(added) or any(tables[name] == "products" for name in added):
+        return None
+    return added
+
+
+def judge_batch(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
-    run_id: str,
-    archive: dict[str, list[str]],
-    has_catalogue: bool,
-    key: str,
+    table: str,
+    batch: list[str],
+    params: dict[str, object],
+    increment: bool,
 ) -> None:
-    """Rebuild every stg_* table and record the key they were judged from."""
-    for (legacy,) in query_sql(con, "staging/legacy_staging_tables.sql"):
-        con.execute("drop table staging." + quote_identifier(legacy))  # name from the catalog
-    params = {
-        **{f"raw_{table}_files": files for table, files in archive.items()},
-        **staging_settings(settings),
-        "run_id": run_id,
-        "catalogue_provided": has_catalogue,
-    }
-    run_sql(con, "staging/stg_products.sql", params)
-    run_sql(con, "staging/stg_orders.sql", params)
-    if not has_catalogue:
-        run_sql(con, "staging/stg_products_derived.sql", params)
-    run_sql(con, "staging/stg_events.sql", params)
-    run_sql(con, "staging/stg_inventory.sql", params)
-    run_sql(con, "meta/record_staging_build.sql", {"build_key": key, "built_at": datetime.now(UTC)})
+    """Judge one batch of a table's archive files into staging.judged_<table>: on an
+    increment, the judged rows the batch copies are taken back and judged with it."""
+    batch_params = {**params, f"raw_{table}_files": batch}
+    run_sql(
+        con,
+        f"staging/take_back_{table}.sql" if increment else "staging/nothing_taken_back.sql",
+        batch_params,
+    )
+    taken_back = [
+        str(settings.home / f) for (f,) in query_sql(con, "staging/taken_back_archive_files.sql")
+    ]
+    batch_params[f"taken_back_{table}_files"] = taken_back or [
+        str(empty_archive_file(settings, table))
+    ]
+    run_sql(con, f"staging/stg_{table}.sql", batch_params)
 
 
 def judge_staging(
@@ -339,24 +395,76 @@ def judge_staging(
     settings: Settings,
     run_id: str,
     has_catalogue: bool,
-    force: bool,
-) -> bool:
-    """Rebuild staging unless it was judged from the same files, settings and SQL (a retry,
-    a backfill night or a retrain on unchanged data, whose verdicts would be the same);
-    returns whether it was rebuilt. A lost archive file is named either way: staging may
-    still hold its rows, but the next change could not judge them again."""
+    reloaded: set[str],
+    full: bool,
+) -> str:
+    """Judge what changed since staging was last judged; returns what was judged: "all
+    files", "new files" (an increment) or "nothing" (a retry, a backfill night or a retrain
+    on unchanged data, whose verdicts would be the same).
+
+    A night that adds a day's files judges those files' orders and events, not the whole
+    history: judging every file is most of an ingest on `medium` and grows with it
+    (bench/RESULTS.md). Products and inventory are small and judged whole every time. A lost
+    archive file is named either way: staging may still hold its rows, but a full build
+    could not judge them again."""
     archive = archived_files(con, settings)
-    loaded = {
-        source_file: digest for source_file, digest, _ in query_sql(con, "raw/loaded_digests.sql")
-    }
-    key = staging_build_key(settings, loaded)
-    if force or not staging_is_current(con, key):
-        rebuild_staging(con, settings, run_id, archive, has_catalogue, key)
-        return True
-    task_logger(__name__).info(
-        "staging: files, settings and SQL unchanged since the last ingest; not judged again"
+    rows = query_sql(con, "raw/archive_files.sql")
+    tables = {source_file: table for table, source_file, _ in rows}
+    current = StagingBuild(
+        staging_settings_key(settings),
+        {
+            source_file: digest
+            for source_file, digest, _ in query_sql(con, "raw/loaded_digests.sql")
+        },
     )
-    return False
+    key, previous = last_staging_build(con)
+    # a file archived again under its old content has a new load: its rows are judged again
+    if not full and not reloaded and key == current.key:
+        task_logger(__name__).info(
+            "staging: files, settings and SQL unchanged since the last ingest; not judged again"
+        )
+        return "nothing"
+    added = None if full else increment_files(previous, current, reloaded, tables)
+    archive_of = {source_file: str(settings.home / f) for _, source_file, f in rows}
+    for legacy_table in [t for (t,) in query_sql(con, "staging/legacy_staging_tables.sql")]:
+        con.execute("drop table staging." + quote_identifier(legacy_table))  # name from the catalog
+    params = {
+        **{f"raw_{table}_files": files for table, files in archive.items()},
+        **staging_settings(settings),
+        "archived_orders_files": archive["orders"],
+        "run_id": run_id,
+        "catalogue_provided": has_catalogue,
+    }
+    run_sql(con, "staging/stg_products.sql", params)
+    if added is None:
+        task_logger(__name__).info("staging: judging all %d loaded files", len(current.files))
+        run_sql(con, "staging/judged_orders_table.sql")
+        run_sql(con, "staging/judged_events_table.sql")
+    else:
+        task_logger(__name__).info(
+            "staging: judging the %d files added since the last ingest (%d judged before)",
+            len(added),
+            len(previous.files) if previous else 0,
+        )
+    for table in ("orders", "events"):
+        if added is None:
+            judge_batch(con, settings, table, archive[table], params, increment=False)
+        elif batch := [archive_of[f] for f in added if tables[f] == table]:
+            judge_batch(con, settings, table, batch, params, increment=True)
+        if table == "orders" and not has_catalogue:
+            run_sql(con, "staging/stg_products_derived.sql", params)
+    run_sql(con, "staging/stg_inventory.sql", params)
+    run_sql(
+        con,
+        "meta/record_staging_build.sql",
+        {
+            "build_key": current.key,
+            "built_at": datetime.now(UTC),
+            "settings_key": current.settings_key,
+            "files": json.dumps(current.files, sort_keys=True),
+        },
+    )
+    return "all files" if added is None else "new files"
 
 
 @task(name="ingest", cache_policy=NO_CACHE, **IO_RETRY)
@@ -385,8 +493,13 @@ def ingest_landing(settings: Settings, run_id: str, full_refresh: bool = False) 
                 summary.files_loaded.append(item.source_file)
                 report(done)
             has_catalogue = bool(query_sql(con, "raw/has_catalogue.sql")[0][0])
-            summary.staging_rebuilt = judge_staging(
-                con, settings, run_id, has_catalogue, force=bool(pending) or full_refresh
+            summary.staging_judged = judge_staging(
+                con,
+                settings,
+                run_id,
+                has_catalogue,
+                reloaded={item.source_file for item in pending},
+                full=full_refresh,
             )
             run_sql(con, "staging/row_accounts.sql", {"run_id": run_id})
             con.execute("commit")

@@ -1,1 +1,1 @@
-select build_key from meta.staging_build;
+select build_key, settings_key, files from meta.staging_build;

@@ -1,14 +1,29 @@
 -- Events: one status per distinct raw click-stream row, then the clean events. Events have
 -- no key, so only exact copies are duplicates (all but the first copy by file name, row).
-create or replace table staging.judged_events as
+-- The rows judged are a batch: every archive file on a full build, or the files an
+-- increment adds together with the judged rows they copy (staging/take_back_events.sql),
+-- which come back with their copies as their weight (tasks/ingest.py).
+insert into staging.judged_events
 with hashed as not materialized (
     -- the raw archive: one Parquet file per loaded landing file (tasks/ingest.py)
     select *, hash(user_id, session_id, sku, event_type, ts) as row_hash
     from read_parquet($raw_events_files)
 ),
 
+taken_back as (
+    select
+        a.user_id, a.session_id, a.sku, a.event_type, a.ts, a.source_file, a.source_row,
+        hash(a.user_id, a.session_id, a.sku, a.event_type, a.ts) as row_hash,
+        t.copies as weight
+    from read_parquet($taken_back_events_files) as a
+    join taken_back_rows as t using (source_file, source_row)
+),
+
+-- A taken-back row shares its hash with a row of the batch, so it is always grouped.
 repeated_hashes as (
     select row_hash from hashed group by row_hash having count(*) > 1
+    union
+    select row_hash from taken_back
 ),
 
 -- Exact copies share a hash, so only rows whose hash repeats can be duplicates; grouping
@@ -16,19 +31,25 @@ repeated_hashes as (
 -- the unique majority skips the costly group-by over all text columns.
 distinct_rows as (
     select
-        user_id, session_id, sku, event_type, ts,
+        user_id, session_id, sku, event_type, ts, row_hash,
         {'file': source_file, 'row': source_row} as first_copy,
         1 as copies
     from hashed
     anti join repeated_hashes using (row_hash)
     union all
     select
-        user_id, session_id, sku, event_type, ts,
+        user_id, session_id, sku, event_type, ts, row_hash,
         min({'file': source_file, 'row': source_row}) as first_copy,
-        count(*) as copies
-    from hashed
-    semi join repeated_hashes using (row_hash)
-    group by user_id, session_id, sku, event_type, ts
+        sum(weight) as copies
+    from (
+        select user_id, session_id, sku, event_type, ts, row_hash, source_file, source_row, 1 as weight
+        from hashed
+        semi join repeated_hashes using (row_hash)
+        union all
+        select user_id, session_id, sku, event_type, ts, row_hash, source_file, source_row, weight
+        from taken_back
+    )
+    group by user_id, session_id, sku, event_type, ts, row_hash
 ),
 
 typed as (
@@ -66,6 +87,7 @@ final as (
         load_id,
         first_copy.file as source_file,
         first_copy.row as source_row,
+        row_hash,
         copies,
         case when reason is null then 'staged' else 'quarantined' end as row_status,
         reason,
@@ -90,15 +112,3 @@ final as (
 )
 
 select * from final;
-
-create or replace view staging.stg_events as
-select user_id, session_id, sku, event_type, ts, event_date
-from staging.judged_events
-where row_status = 'staged';
-
-comment on view staging.stg_events is 'Clean click-stream events.';
-comment on column staging.stg_events.user_id is 'Visitor id; equals customer_id for signed-in customers.';
-comment on column staging.stg_events.event_type is 'impression, view, add_to_cart or purchase.';
-comment on column staging.stg_events.ts is 'When the event happened (stored as UTC).';
-comment on column staging.stg_events.event_date is 'Business date of the event in the shop timezone.';
-comment on table staging.judged_events is 'Every distinct raw events row with its verdict (row_status staged or quarantined, reason, detail) and how many exact copies arrived; stg_events is its staged rows.';

@@ -4,15 +4,31 @@
 -- verdict, and all but the first copy (by file name, row) count as duplicates.
 -- Returns (quantity < 0 with a price) are kept: they reduce net demand.
 -- Rule order matters and is the contract: see README "Row rules".
-create or replace table staging.judged_orders as
+-- The lines judged are a batch: every archive file on a full build, or the files an
+-- increment adds together with the judged lines they copy (staging/take_back_orders.sql),
+-- which come back with their copies as their weight (tasks/ingest.py).
+insert into staging.judged_orders
 with hashed as not materialized (
     -- the raw archive: one Parquet file per loaded landing file (tasks/ingest.py)
     select *, hash(order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel) as row_hash
     from read_parquet($raw_orders_files)
 ),
 
+taken_back as (
+    select
+        a.order_id, a.line_no, a.customer_id, a.sku, a.quantity, a.unit_price, a.ordered_at, a.country, a.channel,
+        a.source_file, a.source_row,
+        hash(a.order_id, a.line_no, a.customer_id, a.sku, a.quantity, a.unit_price, a.ordered_at, a.country, a.channel) as row_hash,
+        t.copies as weight
+    from read_parquet($taken_back_orders_files) as a
+    join taken_back_rows as t using (source_file, source_row)
+),
+
+-- A taken-back line shares its hash with a line of the batch, so it is always grouped.
 repeated_hashes as (
     select row_hash from hashed group by row_hash having count(*) > 1
+    union
+    select row_hash from taken_back
 ),
 
 -- Exact copies share a hash, so only rows whose hash repeats can be duplicates; grouping
@@ -20,19 +36,25 @@ repeated_hashes as (
 -- the unique majority skips the costly group-by over all text columns.
 distinct_rows as (
     select
-        order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel,
+        order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel, row_hash,
         {'file': source_file, 'row': source_row} as first_copy,
         1 as copies
     from hashed
     anti join repeated_hashes using (row_hash)
     union all
     select
-        order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel,
+        order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel, row_hash,
         min({'file': source_file, 'row': source_row}) as first_copy,
-        count(*) as copies
-    from hashed
-    semi join repeated_hashes using (row_hash)
-    group by order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel
+        sum(weight) as copies
+    from (
+        select order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel, row_hash, source_file, source_row, 1 as weight
+        from hashed
+        semi join repeated_hashes using (row_hash)
+        union all
+        select order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel, row_hash, source_file, source_row, weight
+        from taken_back
+    )
+    group by order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel, row_hash
 ),
 
 typed as (
@@ -78,6 +100,7 @@ final as (
         load_id,
         first_copy.file as source_file,
         first_copy.row as source_row,
+        row_hash,
         copies,
         case when reason is null then 'staged' else 'quarantined' end as row_status,
         reason,
@@ -121,6 +144,8 @@ select * from final;
 -- staged keys alone: a window over every line in the statement above carried all of its
 -- columns through a sort (a third of the statement's time on `medium`). Only keys whose
 -- hash repeats are ranked, and the raw text of the few losers is read back for `record`.
+-- Ranked over the whole table, not the batch: a line an increment adds can sort before a
+-- judged line with its key, which then loses (a loser never wins again as lines are added).
 update staging.judged_orders as judged
 set
     row_status = 'quarantined',
@@ -151,7 +176,7 @@ from (
     ),
 
     raw as (
-        select * from read_parquet($raw_orders_files)
+        select * from read_parquet($archived_orders_files)
     )
 
     select
@@ -167,21 +192,3 @@ from (
     where ranked.key_rank > 1
 ) as losers
 where judged.source_file = losers.source_file and judged.source_row = losers.source_row;
-
-create or replace view staging.stg_orders as
-select
-    order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, order_date,
-    country, channel, quantity < 0 as is_return, source_file, source_row, load_id
-from staging.judged_orders
-where row_status = 'staged';
-
-comment on view staging.stg_orders is 'Clean, typed order lines. One row per (order_id, line_no); returns have quantity < 0.';
-comment on column staging.stg_orders.customer_id is 'Customer id; null for a guest checkout.';
-comment on column staging.stg_orders.quantity is 'Units; negative for a return, which reduces net demand.';
-comment on column staging.stg_orders.unit_price is 'Price per unit in the shop currency.';
-comment on column staging.stg_orders.ordered_at is 'When the line was ordered (stored as UTC).';
-comment on column staging.stg_orders.order_date is 'Business date of the order in the shop timezone.';
-comment on column staging.stg_orders.is_return is 'True for a return (negative quantity).';
-comment on column staging.stg_orders.source_file is 'Landing file of the line''s first copy.';
-comment on column staging.stg_orders.source_row is '1-based data row of the first copy in that file.';
-comment on table staging.judged_orders is 'Every distinct raw orders row with its verdict (row_status staged or quarantined, reason, detail) and how many exact copies arrived; stg_orders is its staged rows.';
