@@ -231,7 +231,7 @@ def print_ingest_summary(summary) -> None:  # noqa: ANN001 - IngestSummary, impo
         f"{len(summary.files_loaded)} files loaded, {summary.files_unchanged} unchanged"
         + {
             "nothing": "; staging already judged from these files",
-            "new files": "; judged the new files only",
+            "changed files": "; judged the changed files' rows only",
         }.get(summary.staging_judged, "")
     )
     for item in summary.defaults_used:

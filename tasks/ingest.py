@@ -16,12 +16,12 @@ judged (`meta.staging_build`):
 - nothing, when the files, the staging settings, the timezone and the staging SQL are the
   same (a retry, a backfill night or a retrain on unchanged data only writes its own row
   accounting);
-- the added files' orders and events (an increment), when files were only added and none
-  is a catalogue: a night judges a day's files, not the history. The judged rows a new row
-  copies exactly are judged again with it, and key conflicts are ranked over every line,
-  so the verdicts are the ones a full build would give (tests/unit/test_ingest.py);
-- everything otherwise (a corrected file, a new catalogue, a changed setting or SQL,
-  --full-refresh).
+- the changed files' orders and events (an increment), when files were added, corrected or
+  archived again and no catalogue changed: a night judges a day's files, not the history.
+  Every verdict a changed file's rows (or the versions they replace) could change is taken
+  out and judged again with every copy of its row, and key conflicts are ranked over every
+  line, so the verdicts are the ones a full build gives (tests/unit/test_ingest.py);
+- everything otherwise (a new catalogue, a changed setting or SQL, --full-refresh).
 The warehouse changes in one DuckDB transaction, so a bad file or a crash leaves it as it
 was (at worst with archive files no row points to, which the next ingest deletes).
 """
@@ -74,7 +74,7 @@ class IngestSummary:
     orders_last_date: str | None = None
     customers: int = 0
     skus: int = 0
-    staging_judged: str = "all files"  # or "new files" (an increment) or "nothing"
+    staging_judged: str = "all files"  # or "changed files" (an increment) or "nothing"
 
 
 def file_digest(path: Path) -> str:
@@ -141,10 +141,15 @@ def raw_columns(table: str) -> list[str]:
     return ["source_file", "source_row", *contract.CONTRACTS[table].column_names]
 
 
-def archive_file_for(item: LandingFile) -> str:
+def archive_file_name(source_file: str, digest: str) -> str:
     """Where a landing file's archive copy lives, relative to the home: named by the file
     and its content, so a corrected file gets a new archive file beside the old one."""
-    return f"raw/{item.source_file}.{item.digest[:16]}.parquet"
+    return f"raw/{source_file}.{digest[:16]}.parquet"
+
+
+def archive_file_for(item: LandingFile) -> str:
+    """Where this landing file's archive copy lives (archive_file_name)."""
+    return archive_file_name(item.source_file, item.digest)
 
 
 def write_parquet_atomically(rows: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
@@ -334,20 +339,28 @@ def last_staging_build(con: duckdb.DuckDBPyConnection) -> tuple[str, StagingBuil
     return key, StagingBuild(settings_key, json.loads(files))
 
 
-def increment_files(
+@dataclass(frozen=True)
+class ChangedFiles:
+    """One table's files whose rows changed since the last staging build."""
+
+    sources: list[str]  # landing files whose current version is judged again
+    archive_files: list[str]  # their current archive files, relative to the home
+    replaced: list[str]  # archive files of the versions they replace
+
+
+def changed_archive_files(
     previous: StagingBuild | None,
     current: StagingBuild,
     reloaded: set[str],
     tables: dict[str, str],
-) -> list[str] | None:
-    """The loaded files an increment would judge, or None when every file must be judged.
+) -> dict[str, ChangedFiles] | None:
+    """Per table, the files whose rows changed since the build staging holds, or None when
+    every row must be judged.
 
-    An increment is exact only when the build it adds to holds every one of its files
-    unchanged and judged with the same settings and SQL; when no file it adds is a
-    catalogue (products decide `unknown_sku` for every line and event); and when no file was
-    loaded again under its old content (an archive copy restored from landing/), whose
-    rows would keep the load they were judged with. A corrected, forgotten or reloaded file,
-    a new catalogue or a changed setting judges everything, as before.
+    A file changed when it was added, corrected (then the version it replaces changed too)
+    or archived again under its old content (its rows come in with a new load). An
+    increment is exact only on top of a build judged with the same settings and SQL, and
+    when no catalogue changed: products decide `unknown_sku` for every line and event.
 
     Args:
         previous: the build staging holds; None when unknown.
@@ -357,37 +370,60 @@ def increment_files(
     """
     if previous is None or previous.settings_key != current.settings_key:
         return None
-    if any(current.files.get(name) != digest for name, digest in previous.files.items()):
+    arrived = sorted(
+        {name for name, digest in current.files.items() if previous.files.get(name) != digest}
+        | reloaded
+    )
+    replaced = {
+        name: digest for name, digest in previous.files.items() if current.files.get(name) != digest
+    }
+    if any(tables.get(name) in (None, "products") for name in [*arrived, *replaced]):
         return None
-    added = sorted(set(current.files) - set(previous.files))
-    if reloaded - set(added) or any(tables[name] == "products" for name in added):
-        return None
-    return added
+    return {
+        table: ChangedFiles(
+            sources=[name for name in arrived if tables[name] == table],
+            archive_files=[
+                archive_file_name(name, current.files[name])
+                for name in arrived
+                if tables[name] == table
+            ],
+            replaced=[
+                archive_file_name(name, digest)
+                for name, digest in sorted(replaced.items())
+                if tables[name] == table
+            ],
+        )
+        for table in sorted({tables[name] for name in [*arrived, *replaced]})
+    }
 
 
-def judge_batch(
+def judge_table(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
     table: str,
-    batch: list[str],
     params: dict[str, object],
-    increment: bool,
+    changed: ChangedFiles | None,
 ) -> None:
-    """Judge one batch of a table's archive files into staging.judged_<table>: on an
-    increment, the judged rows the batch copies are taken back and judged with it."""
-    batch_params = {**params, f"raw_{table}_files": batch}
-    run_sql(
-        con,
-        f"staging/take_back_{table}.sql" if increment else "staging/nothing_taken_back.sql",
-        batch_params,
-    )
-    taken_back = [
-        str(settings.home / f) for (f,) in query_sql(con, "staging/taken_back_archive_files.sql")
-    ]
-    batch_params[f"taken_back_{table}_files"] = taken_back or [
-        str(empty_archive_file(settings, table))
-    ]
-    run_sql(con, f"staging/stg_{table}.sql", batch_params)
+    """Judge a table's archived rows into staging.judged_<table>: all of them (`changed`
+    None), or on an increment the changed files' rows and every copy elsewhere of a row
+    whose hash a changed or replaced file holds, after taking those verdicts out."""
+    placeholder = [str(empty_archive_file(settings, table))]
+    if changed is None:
+        run_sql(con, f"staging/judged_{table}_table.sql")
+        batch_files, hash_files, sources = params[f"raw_{table}_files"], placeholder, []
+    else:
+        batch_files = [str(settings.home / f) for f in changed.archive_files] or placeholder
+        hash_files = batch_files + [str(settings.home / f) for f in changed.replaced]
+        sources = changed.sources
+    batch = {
+        **params,
+        "judge_every_row": changed is None,
+        f"batch_{table}_files": batch_files,
+        f"changed_{table}_files": hash_files,
+        "batch_source_files": sources,
+    }
+    run_sql(con, f"staging/take_back_{table}.sql", batch)
+    run_sql(con, f"staging/stg_{table}.sql", batch)
 
 
 def judge_staging(
@@ -399,17 +435,18 @@ def judge_staging(
     full: bool,
 ) -> str:
     """Judge what changed since staging was last judged; returns what was judged: "all
-    files", "new files" (an increment) or "nothing" (a retry, a backfill night or a retrain
-    on unchanged data, whose verdicts would be the same).
+    files", "changed files" (an increment) or "nothing" (a retry, a backfill night or a
+    retrain on unchanged data, whose verdicts would be the same).
 
-    A night that adds a day's files judges those files' orders and events, not the whole
-    history: judging every file is most of an ingest on `medium` and grows with it
-    (bench/RESULTS.md). Products and inventory are small and judged whole every time. A lost
-    archive file is named either way: staging may still hold its rows, but a full build
-    could not judge them again."""
+    A night that adds or corrects a day's files judges those files' orders and events, not
+    the whole history: judging every file is most of an ingest on `medium` and grows with
+    it (bench/RESULTS.md). Products and inventory are small and judged whole every time. A
+    lost archive file is named either way: staging may still hold its rows, but a full
+    build could not judge them again."""
     archive = archived_files(con, settings)
-    rows = query_sql(con, "raw/archive_files.sql")
-    tables = {source_file: table for table, source_file, _ in rows}
+    tables = {
+        source_file: table for table, source_file, _ in query_sql(con, "raw/archive_files.sql")
+    }
     current = StagingBuild(
         staging_settings_key(settings),
         {
@@ -424,33 +461,31 @@ def judge_staging(
             "staging: files, settings and SQL unchanged since the last ingest; not judged again"
         )
         return "nothing"
-    added = None if full else increment_files(previous, current, reloaded, tables)
-    archive_of = {source_file: str(settings.home / f) for _, source_file, f in rows}
+    changed = None if full else changed_archive_files(previous, current, reloaded, tables)
+    if changed and any(
+        not (settings.home / f).exists() for c in changed.values() for f in c.replaced
+    ):
+        changed = None  # a replaced version's archive is gone: its rows cannot be taken out
     for legacy_table in [t for (t,) in query_sql(con, "staging/legacy_staging_tables.sql")]:
         con.execute("drop table staging." + quote_identifier(legacy_table))  # name from the catalog
     params = {
         **{f"raw_{table}_files": files for table, files in archive.items()},
         **staging_settings(settings),
-        "archived_orders_files": archive["orders"],
         "run_id": run_id,
         "catalogue_provided": has_catalogue,
     }
-    run_sql(con, "staging/stg_products.sql", params)
-    if added is None:
+    if changed is None:
         task_logger(__name__).info("staging: judging all %d loaded files", len(current.files))
-        run_sql(con, "staging/judged_orders_table.sql")
-        run_sql(con, "staging/judged_events_table.sql")
     else:
         task_logger(__name__).info(
-            "staging: judging the %d files added since the last ingest (%d judged before)",
-            len(added),
-            len(previous.files) if previous else 0,
+            "staging: judging the rows of %d changed files (%d files loaded)",
+            sum(len(c.sources) for c in changed.values()),
+            len(current.files),
         )
+    run_sql(con, "staging/stg_products.sql", params)
     for table in ("orders", "events"):
-        if added is None:
-            judge_batch(con, settings, table, archive[table], params, increment=False)
-        elif batch := [archive_of[f] for f in added if tables[f] == table]:
-            judge_batch(con, settings, table, batch, params, increment=True)
+        if changed is None or table in changed:
+            judge_table(con, settings, table, params, None if changed is None else changed[table])
         if table == "orders" and not has_catalogue:
             run_sql(con, "staging/stg_products_derived.sql", params)
     run_sql(con, "staging/stg_inventory.sql", params)
@@ -464,7 +499,7 @@ def judge_staging(
             "files": json.dumps(current.files, sort_keys=True),
         },
     )
-    return "all files" if added is None else "new files"
+    return "all files" if changed is None else "changed files"
 
 
 @task(name="ingest", cache_policy=NO_CACHE, **IO_RETRY)

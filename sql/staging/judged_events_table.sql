@@ -28,4 +28,4 @@ comment on column staging.stg_events.event_type is 'impression, view, add_to_car
 comment on column staging.stg_events.ts is 'When the event happened (stored as UTC).';
 comment on column staging.stg_events.event_date is 'Business date of the event in the shop timezone.';
 comment on table staging.judged_events is 'Every distinct raw events row with its verdict (row_status staged or quarantined, reason, detail) and how many exact copies arrived; stg_events is its staged rows.';
-comment on column staging.judged_events.row_hash is 'hash() of the raw row''s text: an increment finds the judged rows its new rows copy by it.';
+comment on column staging.judged_events.row_hash is 'hash() of the raw text: an increment takes out and judges again the verdicts of the hashes a changed file holds.';

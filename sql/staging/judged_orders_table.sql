@@ -38,4 +38,4 @@ comment on column staging.stg_orders.is_return is 'True for a return (negative q
 comment on column staging.stg_orders.source_file is 'Landing file of the line''s first copy.';
 comment on column staging.stg_orders.source_row is '1-based data row of the first copy in that file.';
 comment on table staging.judged_orders is 'Every distinct raw orders row with its verdict (row_status staged or quarantined, reason, detail) and how many exact copies arrived; stg_orders is its staged rows.';
-comment on column staging.judged_orders.row_hash is 'hash() of the raw line''s text: an increment finds the judged lines its new lines copy by it.';
+comment on column staging.judged_orders.row_hash is 'hash() of the raw text: an increment takes out and judges again the verdicts of the hashes a changed file holds.';

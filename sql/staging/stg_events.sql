@@ -1,29 +1,19 @@
 -- Events: one status per distinct raw click-stream row, then the clean events. Events have
 -- no key, so only exact copies are duplicates (all but the first copy by file name, row).
--- The rows judged are a batch: every archive file on a full build, or the files an
--- increment adds together with the judged rows they copy (staging/take_back_events.sql),
--- which come back with their copies as their weight (tasks/ingest.py).
+-- A batch is judged: every archive file on a full build; on an increment, the files that
+-- changed and the copies elsewhere of the rows whose verdicts staging/take_back_events.sql
+-- took out.
 insert into staging.judged_events
 with hashed as not materialized (
+    select * from unchanged_copies
+    union all
     -- the raw archive: one Parquet file per loaded landing file (tasks/ingest.py)
     select *, hash(user_id, session_id, sku, event_type, ts) as row_hash
-    from read_parquet($raw_events_files)
+    from read_parquet($batch_events_files)
 ),
 
-taken_back as (
-    select
-        a.user_id, a.session_id, a.sku, a.event_type, a.ts, a.source_file, a.source_row,
-        hash(a.user_id, a.session_id, a.sku, a.event_type, a.ts) as row_hash,
-        t.copies as weight
-    from read_parquet($taken_back_events_files) as a
-    join taken_back_rows as t using (source_file, source_row)
-),
-
--- A taken-back row shares its hash with a row of the batch, so it is always grouped.
 repeated_hashes as (
     select row_hash from hashed group by row_hash having count(*) > 1
-    union
-    select row_hash from taken_back
 ),
 
 -- Exact copies share a hash, so only rows whose hash repeats can be duplicates; grouping
@@ -40,15 +30,9 @@ distinct_rows as (
     select
         user_id, session_id, sku, event_type, ts, row_hash,
         min({'file': source_file, 'row': source_row}) as first_copy,
-        sum(weight) as copies
-    from (
-        select user_id, session_id, sku, event_type, ts, row_hash, source_file, source_row, 1 as weight
-        from hashed
-        semi join repeated_hashes using (row_hash)
-        union all
-        select user_id, session_id, sku, event_type, ts, row_hash, source_file, source_row, weight
-        from taken_back
-    )
+        count(*) as copies
+    from hashed
+    semi join repeated_hashes using (row_hash)
     group by user_id, session_id, sku, event_type, ts, row_hash
 ),
 

@@ -4,31 +4,20 @@
 -- verdict, and all but the first copy (by file name, row) count as duplicates.
 -- Returns (quantity < 0 with a price) are kept: they reduce net demand.
 -- Rule order matters and is the contract: see README "Row rules".
--- The lines judged are a batch: every archive file on a full build, or the files an
--- increment adds together with the judged lines they copy (staging/take_back_orders.sql),
--- which come back with their copies as their weight (tasks/ingest.py).
+-- A batch is judged: every archive file on a full build; on an increment, the files that
+-- changed and the copies elsewhere of the lines whose verdicts staging/take_back_orders.sql
+-- took out.
 insert into staging.judged_orders
 with hashed as not materialized (
+    select * from unchanged_copies
+    union all
     -- the raw archive: one Parquet file per loaded landing file (tasks/ingest.py)
     select *, hash(order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel) as row_hash
-    from read_parquet($raw_orders_files)
+    from read_parquet($batch_orders_files)
 ),
 
-taken_back as (
-    select
-        a.order_id, a.line_no, a.customer_id, a.sku, a.quantity, a.unit_price, a.ordered_at, a.country, a.channel,
-        a.source_file, a.source_row,
-        hash(a.order_id, a.line_no, a.customer_id, a.sku, a.quantity, a.unit_price, a.ordered_at, a.country, a.channel) as row_hash,
-        t.copies as weight
-    from read_parquet($taken_back_orders_files) as a
-    join taken_back_rows as t using (source_file, source_row)
-),
-
--- A taken-back line shares its hash with a line of the batch, so it is always grouped.
 repeated_hashes as (
     select row_hash from hashed group by row_hash having count(*) > 1
-    union
-    select row_hash from taken_back
 ),
 
 -- Exact copies share a hash, so only rows whose hash repeats can be duplicates; grouping
@@ -45,15 +34,9 @@ distinct_rows as (
     select
         order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel, row_hash,
         min({'file': source_file, 'row': source_row}) as first_copy,
-        sum(weight) as copies
-    from (
-        select order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel, row_hash, source_file, source_row, 1 as weight
-        from hashed
-        semi join repeated_hashes using (row_hash)
-        union all
-        select order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel, row_hash, source_file, source_row, weight
-        from taken_back
-    )
+        count(*) as copies
+    from hashed
+    semi join repeated_hashes using (row_hash)
     group by order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel, row_hash
 ),
 
@@ -144,8 +127,13 @@ select * from final;
 -- staged keys alone: a window over every line in the statement above carried all of its
 -- columns through a sort (a third of the statement's time on `medium`). Only keys whose
 -- hash repeats are ranked, and the raw text of the few losers is read back for `record`.
--- Ranked over the whole table, not the batch: a line an increment adds can sort before a
--- judged line with its key, which then loses (a loser never wins again as lines are added).
+-- Ranked over every line on every build, not the batch: a line an increment adds can win a
+-- judged line's key, and a corrected file can take away the line that won one. A line loses
+-- its key only after passing every other rule, so the losers are staged again first.
+update staging.judged_orders
+set row_status = 'staged', reason = null, detail = null, record = null
+where reason = 'duplicate_key_conflict';
+
 update staging.judged_orders as judged
 set
     row_status = 'quarantined',
@@ -176,7 +164,7 @@ from (
     ),
 
     raw as (
-        select * from read_parquet($archived_orders_files)
+        select * from read_parquet($raw_orders_files)
     )
 
     select

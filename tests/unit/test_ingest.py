@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from nightshift.errors import ContractError, NightshiftError
 from nightshift.generator import REASONS, DirtyMix, Profile, generate_shop
 from nightshift.warehouse import open_warehouse
-from tasks.ingest import StagingBuild, increment_files, ingest_landing
+from tasks.ingest import ChangedFiles, StagingBuild, changed_archive_files, ingest_landing
 from tests.conftest import planted_counts, settings_at, table_checksum
 
 CHECKED_TABLES = (
@@ -165,8 +165,7 @@ def test_a_corrected_file_replaces_its_rows(tiny_home: Path) -> None:
         raw["archive_file"][0].split("/")[-1]
     ]
     assert summary.audit["orders"]["rows_new"] == corrected.height
-    # a corrected file's old rows may have been the first copies of others: judged in full
-    assert summary.staging_judged == "all files"
+    assert summary.staging_judged == "changed files"
 
 
 def write_resent_files(landing: Path) -> None:
@@ -260,26 +259,82 @@ def test_an_increment_judges_exactly_as_a_full_build(
             for path in held_back.glob(f"*/{name}"):
                 path.rename(home / "landing" / path.parent.name / name)
         summary = ingest_landing.fn(settings_at(home), f"run-{night}")
-        assert summary.staging_judged == "new files"
+        assert summary.staging_judged == "changed files"
     assert judged_state(home, f"run-{len(arrivals)}") == expected
 
 
-def test_an_increment_is_taken_only_when_files_were_only_added() -> None:
-    tables = {"orders/a.csv": "orders", "events/b.csv": "events", "products/p.csv": "products"}
-    before = StagingBuild("settings", {"orders/a.csv": "1", "products/p.csv": "2"})
-    now = StagingBuild("settings", {**before.files, "events/b.csv": "3"})
-    assert increment_files(before, now, {"events/b.csv"}, tables) == ["events/b.csv"]
-    assert increment_files(None, now, {"events/b.csv"}, tables) is None
-    assert increment_files(StagingBuild("other", before.files), now, set(), tables) is None
-    corrected = StagingBuild("settings", {**now.files, "orders/a.csv": "9"})
-    assert increment_files(before, corrected, {"orders/a.csv"}, tables) is None
-    restored = {"events/b.csv", "orders/a.csv"}  # orders/a.csv archived again, same content
-    assert increment_files(before, now, restored, tables) is None
-    catalogue = StagingBuild("settings", {"orders/a.csv": "1", "products/p.csv": "2"})
-    assert (
-        increment_files(StagingBuild("settings", {"orders/a.csv": "1"}), catalogue, set(), tables)
-        is None
-    )
+def correct_files(landing: Path) -> None:
+    """Corrections a shop sends the next day: the early resend loses its conflicting lines
+    and some copies (so the May lines get their keys and first copies back), and a month of
+    orders and of events each lose lines and change some."""
+    for table in ("orders", "events"):
+        resent = landing / table / "2023-12_resent.csv"
+        pl.read_csv(resent, infer_schema=False).head(6).write_csv(resent)
+        month = landing / table / f"synthetic_{table}_2024-02.csv"
+        rows = pl.read_csv(month, infer_schema=False)
+        changed = pl.col("sku") if table == "events" else pl.col("quantity")
+        rows = (
+            rows.head(rows.height - 5)
+            .with_row_index()
+            .with_columns(
+                pl.when(pl.col("index") % 50 == 3)
+                .then(pl.lit("2"))
+                .otherwise(changed)
+                .alias("sku" if table == "events" else "quantity")
+            )
+        )
+        rows.drop("index").write_csv(month)
+
+
+def test_a_corrected_file_is_judged_exactly_as_a_full_build(
+    tmp_path: Path, tiny_shop: Path
+) -> None:
+    home = tmp_path / "nightly"
+    shutil.copytree(tiny_shop / "landing", home / "landing")
+    write_resent_files(home / "landing")
+    ingest_landing.fn(settings_at(home), "run-0")
+    correct_files(home / "landing")
+    summary = ingest_landing.fn(settings_at(home), "run-1")
+    assert summary.staging_judged == "changed files"
+    assert len(summary.files_loaded) == 4
+
+    full = tmp_path / "full"
+    shutil.copytree(home / "landing", full / "landing")
+    ingest_landing.fn(settings_at(full), "run-1")
+    assert judged_state(home, "run-1") == judged_state(full, "run-1")
+    with open_warehouse(settings_at(home), read_only=True) as con:
+        may_losers = con.execute(
+            "select count(*) from quarantine.rows where reason = 'duplicate_key_conflict' "
+            "and source_file = 'orders/synthetic_orders_2024-05.csv' and source_row between 61 and 65"
+        ).fetchone()
+    assert may_losers == (0,)  # the lines that beat them were taken away
+
+
+def test_an_increment_takes_the_rows_of_every_changed_file_and_replaced_version() -> None:
+    tables = {
+        "orders/a.csv": "orders", "events/b.csv": "events", "products/p.csv": "products",
+        "inventory/i.csv": "inventory",
+    }  # fmt: skip
+    before = StagingBuild("settings", {"orders/a.csv": "a1", "products/p.csv": "p1"})
+    added = StagingBuild("settings", {**before.files, "events/b.csv": "b1"})
+    assert changed_archive_files(before, added, {"events/b.csv"}, tables) == {
+        "events": ChangedFiles(["events/b.csv"], ["raw/events/b.csv.b1.parquet"], [])
+    }
+    corrected = StagingBuild("settings", {**before.files, "orders/a.csv": "a2"})
+    assert changed_archive_files(before, corrected, {"orders/a.csv"}, tables) == {
+        "orders": ChangedFiles(
+            ["orders/a.csv"], ["raw/orders/a.csv.a2.parquet"], ["raw/orders/a.csv.a1.parquet"]
+        )
+    }
+    # archived again under its old content (a lost archive copy): a new load for its rows
+    assert changed_archive_files(before, before, {"orders/a.csv"}, tables) == {
+        "orders": ChangedFiles(["orders/a.csv"], ["raw/orders/a.csv.a1.parquet"], [])
+    }
+    # nothing to add to, other settings or SQL, or a new catalogue: judge everything
+    assert changed_archive_files(None, added, {"events/b.csv"}, tables) is None
+    assert changed_archive_files(StagingBuild("other", before.files), added, set(), tables) is None
+    catalogue = StagingBuild("settings", {**before.files, "products/p.csv": "p2"})
+    assert changed_archive_files(before, catalogue, {"products/p.csv"}, tables) is None
 
 
 def test_a_new_catalogue_or_setting_judges_every_file_again(tiny_home: Path) -> None:
@@ -295,7 +350,7 @@ def test_a_new_catalogue_or_setting_judges_every_file_again(tiny_home: Path) -> 
     lenient = settings_at(tiny_home, future_tolerance_hours=1_000_000)
     assert ingest_landing.fn(lenient, "run-3").staging_judged == "all files"
     (events / "zz_copy.csv").rename(events / "zz_copy_2.csv")
-    assert ingest_landing.fn(lenient, "run-4").staging_judged == "new files"
+    assert ingest_landing.fn(lenient, "run-4").staging_judged == "changed files"
 
 
 def test_a_bad_file_loads_nothing_and_names_itself(tiny_home: Path) -> None:
@@ -500,7 +555,7 @@ def test_a_lost_archive_file_is_written_again_from_landing_or_named(tiny_home: P
     assert warehouse_checksums(tiny_home) == before  # the orphan is deleted too
     assert not orphan.exists()
     # the file's rows came in with a new load, and are judged again with it
-    assert summary.staging_judged == "all files"
+    assert summary.staging_judged == "changed files"
     assert judged_state(tiny_home, "run-2")["loads agree"] == [0, 0, 0, 0]
 
     (tiny_home / archive_file).unlink()
