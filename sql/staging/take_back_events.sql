@@ -14,8 +14,8 @@ create or replace temp table unchanged_copies as
 select *
 from (
     select *, hash(user_id, session_id, sku, event_type, ts) as row_hash
-    from read_parquet($raw_events_files)
-    where not $judge_every_row and not list_contains($batch_source_files, source_file)
+    from read_parquet($unchanged_events_files)
+    where not $judge_every_row
 )
 semi join changed_hashes using (row_hash);
 

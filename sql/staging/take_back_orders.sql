@@ -14,8 +14,8 @@ create or replace temp table unchanged_copies as
 select *
 from (
     select *, hash(order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel) as row_hash
-    from read_parquet($raw_orders_files)
-    where not $judge_every_row and not list_contains($batch_source_files, source_file)
+    from read_parquet($unchanged_orders_files)
+    where not $judge_every_row
 )
 semi join changed_hashes using (row_hash);
 
