@@ -200,6 +200,11 @@ def ingest(
     print_ingest_summary(summary)
 
 
+def plural(count: int, noun: str) -> str:
+    """'1 file', '2 files'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def print_ingest_summary(summary) -> None:  # noqa: ANN001 - IngestSummary, imported lazily
     from rich.console import Console
     from rich.table import Table
@@ -228,7 +233,7 @@ def print_ingest_summary(summary) -> None:  # noqa: ANN001 - IngestSummary, impo
     console.print(
         f"orders {summary.orders_first_date} .. {summary.orders_last_date}, "
         f"{summary.customers:,} customers, {summary.skus:,} SKUs; "
-        f"{len(summary.files_loaded)} files loaded, {summary.files_unchanged} unchanged"
+        f"{plural(len(summary.files_loaded), 'file')} loaded, {summary.files_unchanged} unchanged"
         + {
             "nothing": "; staging already judged from these files",
             "changed files": "; judged the changed files' rows only",

@@ -3,7 +3,7 @@
 -- A batch is judged: every archive file on a full build; on an increment, the files that
 -- changed and the copies elsewhere of the rows whose verdicts staging/take_back_events.sql
 -- took out.
-insert into staging.judged_events
+insert into staging.judged_events by name
 with hashed as not materialized (
     select * from unchanged_copies
     union all

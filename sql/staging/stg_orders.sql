@@ -7,7 +7,7 @@
 -- A batch is judged: every archive file on a full build; on an increment, the files that
 -- changed and the copies elsewhere of the lines whose verdicts staging/take_back_orders.sql
 -- took out.
-insert into staging.judged_orders
+insert into staging.judged_orders by name
 with hashed as not materialized (
     select * from unchanged_copies
     union all
