@@ -44,7 +44,8 @@ def summary_markdown(
     lines = [
         f"# nightshift run `{run_id}` for {as_of.isoformat()}",
         "",
-        f"Files loaded: {len(ingest.files_loaded)} new or changed, {ingest.files_unchanged} unchanged.",
+        f"Files loaded: {len(ingest.files_loaded)} new or changed, {ingest.files_unchanged} "
+        f"unchanged; staging judged: {ingest.staging_judged}.",
         "",
         "| table | rows in | staged | quarantined | duplicate | new this run |",
         "|---|---:|---:|---:|---:|---:|",
