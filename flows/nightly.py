@@ -220,7 +220,8 @@ def nightly(
             date, never converted between timezones; empty means yesterday in
             NIGHTSHIFT_TIMEZONE on the machine that runs the flow.
         models: model branches to run (default all); [] runs ingest, features and KPIs only.
-        full_refresh: reload every landing file from scratch instead of only new ones.
+        full_refresh: reload every landing file and judge every row again, instead of only
+            the new and corrected files.
     """
     settings = load_settings()
     day = checked_as_of(settings, as_of)

@@ -143,7 +143,9 @@ def ingest(
     source: Annotated[
         Source, typer.Option(help="landing: the home's landing/ folder.")
     ] = Source.landing,
-    full_refresh: Annotated[bool, typer.Option(help="Reload every landing file.")] = False,
+    full_refresh: Annotated[
+        bool, typer.Option(help="Reload every landing file and judge every row again.")
+    ] = False,
     home: HomeOption = None,
 ) -> None:
     """Load landing files (or an Online Retail file) into the warehouse and clean them."""
@@ -251,7 +253,9 @@ def run(
     models: Annotated[
         str | None, typer.Option(help="Comma-separated model branches (default: all).")
     ] = None,
-    full_refresh: Annotated[bool, typer.Option(help="Reload every landing file.")] = False,
+    full_refresh: Annotated[
+        bool, typer.Option(help="Reload every landing file and judge every row again.")
+    ] = False,
     home: HomeOption = None,
 ) -> None:
     """Run the nightly flow on Prefect (ephemeral API unless PREFECT_API_URL is set)."""
