@@ -116,7 +116,7 @@ def files_to_load(
         return landing
     loaded = {
         source_file: (digest, archive_file)
-        for source_file, digest, archive_file in query_sql(con, "raw/loaded_digests.sql")
+        for source_file, digest, archive_file, _ in query_sql(con, "raw/loaded_digests.sql")
     }
 
     def current(item: LandingFile) -> bool:
@@ -414,7 +414,8 @@ def judge_table(
         batch_files = [str(settings.home / f) for f in changed.archive_files] or placeholder
         hash_files = batch_files + [str(settings.home / f) for f in changed.replaced]
         # listed, not filtered by source_file: a per-row filter made the scan 3x slower
-        unchanged_files = [f for f in every_file if f not in batch_files] or placeholder
+        judged_again = set(batch_files)
+        unchanged_files = [f for f in every_file if f not in judged_again] or placeholder
     batch = {
         **params,
         "judge_every_row": changed is None,
@@ -444,15 +445,11 @@ def judge_staging(
     lost archive file is named either way: staging may still hold its rows, but a full
     build could not judge them again."""
     archive = archived_files(con, settings)
-    tables = {
-        source_file: table for table, source_file, _ in query_sql(con, "raw/archive_files.sql")
-    }
+    loaded = query_sql(con, "raw/loaded_digests.sql")
+    tables = {source_file: table for source_file, _, _, table in loaded}
     current = StagingBuild(
         staging_settings_key(settings),
-        {
-            source_file: digest
-            for source_file, digest, _ in query_sql(con, "raw/loaded_digests.sql")
-        },
+        {source_file: digest for source_file, digest, _, _ in loaded},
     )
     key, previous = last_staging_build(con)
     # a file archived again under its old content has a new load: its rows are judged again

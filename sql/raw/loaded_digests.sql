@@ -1,1 +1,1 @@
-select source_file, digest, archive_file from meta.loaded_files;
+select source_file, digest, archive_file, source_table from meta.loaded_files;

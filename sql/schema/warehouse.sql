@@ -84,7 +84,7 @@ alter table meta.staging_build add column if not exists files json;
 comment on table meta.staging_build is 'What the staging.* tables and quarantine.rows were last judged from (one row): an ingest that loads no file and finds the same key judges nothing again.';
 comment on column meta.staging_build.build_key is 'SHA-256 of the loaded files and their digests, the settings the staging SQL binds, the shop timezone and the SQL text itself.';
 comment on column meta.staging_build.settings_key is 'SHA-256 of the settings the staging SQL binds, the shop timezone and the SQL text: an increment needs it unchanged.';
-comment on column meta.staging_build.files is 'The loaded files staging was judged from, as {source_file: SHA-256}: an increment judges only the files added since.';
+comment on column meta.staging_build.files is 'The loaded files staging was judged from, as {source_file: SHA-256}: an increment judges only the rows of the files added or corrected since.';
 
 create table if not exists meta.feature_build (
     build_key varchar,
