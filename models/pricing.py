@@ -67,12 +67,16 @@ def fit_sku_elasticity(
     import statsmodels.api as sm
 
     y = np.maximum(np.asarray(units, dtype=np.float64), 0.0)
-    log_price = np.log(np.asarray(price, dtype=np.float64))
+    price = np.asarray(price, dtype=np.float64)
     if y.size < config.min_days:
         return SkuElasticity(None, None, "short history")
     if y.sum() < config.min_units:
         return SkuElasticity(None, None, "too few units")
-    if not np.isfinite(log_price).all() or log_price.std() < config.min_log_price_sd:
+    if not (np.isfinite(price) & (price > 0)).all():
+        # log(price) is the regressor: a day without a positive price has no place in it
+        return SkuElasticity(None, None, "price not positive on every day")
+    log_price = np.log(price)
+    if log_price.std() < config.min_log_price_sd:
         return SkuElasticity(None, None, "no price variation")
     day_numbers = np.asarray(days, dtype=np.int64)
     years = (day_numbers - day_numbers[0]) / 365.25

@@ -1,7 +1,9 @@
 -- Daily demand per SKU on a full calendar: every day from the SKU's first order line to
 -- $as_of, zero days included, so forecasters see the zeros. Returns count on the day they
 -- happen and reduce net units. `price` carries the last observed selling price forward over
--- zero days (falling back to the list price), so it is known on every day.
+-- zero days (falling back to the list price), so it is known on every day. A line at price
+-- zero is a giveaway, not a price: its units count as demand, but it sets no price (the
+-- real data gives items away; a price of 0 carried forward broke every log-price model).
 create or replace table features.fct_daily_demand as
 with lines as (
     select sku, order_date, order_id, quantity, unit_price
@@ -15,6 +17,7 @@ daily as (
         order_date as date,
         cast(coalesce(sum(quantity) filter (where quantity > 0), 0) as bigint) as units_gross,
         cast(coalesce(-sum(quantity) filter (where quantity < 0), 0) as bigint) as units_returned,
+        sum(quantity) filter (where quantity > 0 and unit_price > 0) as units_paid,
         coalesce(sum(quantity * unit_price) filter (where quantity > 0), 0) as revenue_gross,
         sum(quantity * unit_price) as revenue_net,
         count(distinct order_id) filter (where quantity > 0) as orders
@@ -44,7 +47,7 @@ joined as (
         coalesce(d.revenue_gross, 0) as revenue_gross,
         coalesce(d.revenue_net, 0) as revenue_net,
         coalesce(d.orders, 0) as orders,
-        case when d.units_gross > 0 then d.revenue_gross / d.units_gross end as avg_price
+        case when d.units_paid > 0 then d.revenue_gross / d.units_paid end as avg_price
     from calendar as c
     left join daily as d using (sku, date)
 ),
@@ -75,6 +78,6 @@ comment on column features.fct_daily_demand.units_net is 'units_gross - units_re
 comment on column features.fct_daily_demand.revenue_gross is 'Sum of quantity x unit_price over positive lines.';
 comment on column features.fct_daily_demand.revenue_net is 'Sum of quantity x unit_price over all lines (returns subtract).';
 comment on column features.fct_daily_demand.orders is 'Distinct orders with a positive line of the SKU.';
-comment on column features.fct_daily_demand.avg_price is 'revenue_gross / units_gross; null on days without sales.';
-comment on column features.fct_daily_demand.price is 'Last observed average selling price up to the day, else the list price.';
+comment on column features.fct_daily_demand.avg_price is 'Average price of the units sold at a positive price (giveaways at 0 excluded); null on days with none.';
+comment on column features.fct_daily_demand.price is 'Last observed avg_price up to the day, else the list price.';
 comment on column features.fct_daily_demand.is_zero_day is 'True when nothing was sold or returned.';

@@ -83,6 +83,31 @@ def test_a_return_reduces_net_demand_on_the_day_it_happens(tmp_path: Path) -> No
     ] * 4  # carried forward over zero days
 
 
+def test_a_giveaway_sets_no_price(tmp_path: Path) -> None:
+    """A line at price 0 counts as demand but is not a selling price: carried forward, a
+    price of 0 broke log-price models (the real data gives items away)."""
+    write_orders(
+        tmp_path / "landing" / "orders" / "o.csv",
+        [
+            "A1,1,C1,SKU1,4,2.50,2024-01-01 10:00:00,UK,web",
+            "A2,1,C2,SKU1,3,0.00,2024-01-02 11:00:00,UK,web",
+            "A3,1,C1,SKU1,2,3.00,2024-01-04 09:00:00,UK,web",
+            "A3,2,C1,SKU1,1,0.00,2024-01-04 09:00:00,UK,web",
+        ],
+    )
+    build(tmp_path, date(2024, 1, 4))
+    with open_warehouse(settings_at(tmp_path), read_only=True) as con:
+        rows = con.execute(
+            """
+            select units_gross, avg_price, price
+            from features.fct_daily_demand where sku = 'SKU1' order by date
+            """
+        ).fetchall()
+    assert [r[0] for r in rows] == [4, 3, 0, 3]  # the free units are demand
+    assert [r[1] for r in rows] == [2.5, None, None, 3.0]  # 6.00 for the 2 paid units
+    assert [r[2] for r in rows] == [2.5, 2.5, 2.5, 3.0]
+
+
 def test_missing_cost_and_inventory_get_flagged_defaults(tmp_path: Path) -> None:
     write_orders(
         tmp_path / "landing" / "orders" / "o.csv",

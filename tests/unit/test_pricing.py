@@ -4,6 +4,7 @@ and bad inputs give a report and current prices instead of an exception."""
 from __future__ import annotations
 
 import itertools
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -99,6 +100,12 @@ def test_a_planted_series_gives_back_its_elasticity() -> None:
     assert fit.se < 0.2
     flat = fit_sku_elasticity(units, np.full(730, 10.0), category, days, ElasticityConfig())
     assert flat.estimate is None and flat.reason == "no price variation"
+    free_day = price.copy()
+    free_day[100] = 0.0  # a price of 0 has no log: no own estimate, and no warning either
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        given_away = fit_sku_elasticity(units, free_day, category, days, ElasticityConfig())
+    assert given_away.estimate is None and given_away.reason == "price not positive on every day"
 
 
 def test_pooling_ignores_noise_when_the_skus_agree() -> None:
