@@ -109,6 +109,15 @@ def calendar_features(days: list[date], holidays: frozenset[date]) -> np.ndarray
     ).astype(np.float32)
 
 
+def served_module(fitted: FittedDemand):  # noqa: ANN201
+    """The trained network with its calibrated intervals: what forecasts and is registered."""
+    from models.demand_module import CalibratedDemand
+
+    module = CalibratedDemand(demand_module(fitted.config, fitted.state), fitted.interval_scale)
+    module.eval()
+    return module
+
+
 def demand_module(config: DemandConfig, state: dict[str, np.ndarray] | None = None):  # noqa: ANN201
     """A DemandLSTM: seeded from `config.seed`, or holding the trained `state`.
 
@@ -355,8 +364,7 @@ def predict_quantiles(
     import torch
 
     config = fitted.config
-    model = demand_module(config, fitted.state)
-    model.eval()
+    model = served_module(fitted)
     units, price, calendar = extend_panel(panel, config.horizon)
     out = np.empty((series.size, config.horizon, 3))
     for start in range(0, series.size, 4096):
@@ -366,7 +374,7 @@ def predict_quantiles(
             config.input_days, config.horizon,
         )  # fmt: skip
         with torch.no_grad():
-            pred = widen(model(torch.as_tensor(x)).numpy(), fitted.interval_scale)
+            pred = model(torch.as_tensor(x)).numpy()
         out[start : start + s.size] = np.maximum(np.expm1(pred * scale[:, None, None]), 0.0)
     return out
 

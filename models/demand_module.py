@@ -31,3 +31,24 @@ class DemandLSTM(torch.nn.Module):
         gaps = torch.nn.functional.softplus(raw[..., [0, 2]])
         median = raw[..., 1]
         return torch.stack([median - gaps[..., 0], median, median + gaps[..., 1]], dim=-1)
+
+
+class CalibratedDemand(torch.nn.Module):
+    """The forecaster as it is served: a DemandLSTM whose p10 and p90 gaps around p50 are
+    widened by the factor calibrated on held-out windows (`models.demand.widen`).
+
+    The factor is a buffer, so the module registered in MLflow forecasts exactly what the
+    night published; registering the bare network gave narrower intervals than published.
+    """
+
+    def __init__(self, network: DemandLSTM, interval_scale: float):
+        super().__init__()
+        self.network = network
+        self.register_buffer("interval_scale", torch.tensor(float(interval_scale)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        quantiles = self.network(x)
+        median = quantiles[..., 1]
+        low = median - self.interval_scale * (median - quantiles[..., 0])
+        high = median + self.interval_scale * (quantiles[..., 2] - median)
+        return torch.stack([low, median, high], dim=-1)

@@ -207,10 +207,12 @@ def run_demand(settings: Settings, run: RunContext) -> BranchResult:
         tracking_client(settings).log_figure(child, figure, "forecast_fan.png")
         model = "baseline"
         if outcome.fitted is not None:
-            from models.demand import N_FEATURES, demand_module
+            from models.demand import N_FEATURES, served_module
 
-            module = demand_module(outcome.fitted.config, outcome.fitted.state)
-            example = np.zeros((1, config.input_days + config.horizon, N_FEATURES), np.float32)
+            module = served_module(outcome.fitted)
+            # Two windows, not one: torch.export fixes every size-1 dimension of the example,
+            # and a batch of 1 registered a model that refused any other batch size.
+            example = np.zeros((2, config.input_days + config.horizon, N_FEATURES), np.float32)
             version = log_torch_model(
                 settings, child, module, example, REGISTERED_MODEL, promote=outcome.promoted
             )

@@ -224,7 +224,7 @@ def run_recommender(settings: Settings, run: RunContext) -> BranchResult:
                 settings,
                 child,
                 MatrixFactorization(fitted.user_factors, fitted.item_factors, fitted.item_bias),
-                np.arange(min(3, inputs.n_users), dtype=np.int64),
+                np.arange(3, dtype=np.int64) % inputs.n_users,  # a batch > 1 stays dynamic
                 REGISTERED_MODEL,
                 promote=outcome.promoted,
             )

@@ -72,3 +72,17 @@ def test_the_branch_publishes_28_days_per_active_sku_with_a_child_run(quick_dema
     promoted = metrics["promoted"] == 1.0
     assert promoted == (metrics["lstm_mase"] < 0.98 * metrics["seasonal_naive_mase"])
     assert models[False] == ("nightshift-demand/1" if promoted else "baseline")
+
+    # The registered version scores any batch of windows, as one window at a time would.
+    import mlflow.pytorch
+    import torch
+
+    from models.demand import N_FEATURES
+
+    mlflow.set_tracking_uri(settings_at(quick_demand).tracking_uri)
+    registered = mlflow.pytorch.load_model("models:/nightshift-demand/1")
+    windows = torch.rand(3, 56 + 28, N_FEATURES, generator=torch.Generator().manual_seed(0))
+    batch = registered(windows)
+    one_by_one = torch.cat([registered(windows[i : i + 1]) for i in range(3)])
+    assert batch.shape == (3, 28, 3)
+    torch.testing.assert_close(batch, one_by_one)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from flows.nightly import nightly
@@ -111,6 +112,15 @@ def test_the_branch_publishes_recommendations_with_lineage_and_a_child_run(
     assert index == {"index/customers.parquet", "index/items.parquet"}
     version = client.get_model_version("nightshift-recommender", "1")
     assert version.run_id == child_id
+    import mlflow.pytorch
+    import torch
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    registered = mlflow.pytorch.load_model("models:/nightshift-recommender/1")
+    n_items = len(pl.read_parquet(client.download_artifacts(child_id, "index/items.parquet")))
+    scores = registered(torch.arange(5))  # README: forward(user_indices) scores every item
+    assert scores.shape == (5, n_items)
+    torch.testing.assert_close(scores[2:3], registered(torch.tensor([2])))
     if promoted:
         assert model == "nightshift-recommender/1"
         champion = client.get_model_version_by_alias("nightshift-recommender", "champion")

@@ -16,7 +16,9 @@ from models.demand import (
     fit_demand,
     forecast_metrics,
     seasonal_naive,
+    served_module,
     validation_losses,
+    widen,
     window_features,
 )
 
@@ -71,6 +73,23 @@ def test_intervals_are_calibrated_and_never_cross(night) -> None:
     fan = outcome.forecast
     assert (fan >= 0).all()
     assert (fan[..., 0] <= fan[..., 1] + 1e-9).all() and (fan[..., 1] <= fan[..., 2] + 1e-9).all()
+
+
+def test_the_served_module_carries_the_calibrated_intervals() -> None:
+    """The module registered in MLflow widens p10/p90 as the published forecast does."""
+    import torch
+
+    from models.demand import FittedDemand, demand_module
+
+    config = DemandConfig(hidden=8)
+    state = {k: v.numpy() for k, v in demand_module(config).state_dict().items()}
+    fitted = FittedDemand(state, config, interval_scale=2.5)
+    x = torch.rand(4, config.input_days + config.horizon, 8)
+    with torch.no_grad():
+        bare = demand_module(config, state)(x).numpy()
+        served = served_module(fitted)(x).numpy()
+    np.testing.assert_allclose(served, widen(bare, 2.5), rtol=1e-6, atol=1e-6)
+    assert (served[..., 2] - served[..., 0] > bare[..., 2] - bare[..., 0]).all()
 
 
 def test_new_skus_get_a_flagged_category_profile(night) -> None:
