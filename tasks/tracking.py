@@ -183,10 +183,19 @@ def log_torch_model(
     promote: bool,
 ) -> str:
     """A torch module as a new registered version (see `log_registered_model`)."""
+    import warnings
+
     import mlflow.pytorch
     import torch
 
     from models.device import TORCH_BACKENDS
+
+    # An LSTM reassigns its _flat_weights list in forward; torch.export restores the module
+    # afterwards and only warns (pytorch/pytorch#163809): noise in every night's log. Set
+    # for the process, as catch_warnings is not thread-safe and branches run in threads.
+    warnings.filterwarnings(
+        "ignore", message="The tensor attributes .*_flat_weights", category=UserWarning
+    )
 
     def log_model():  # noqa: ANN202 - MLflow's ModelInfo
         # MLflow saves in the "pt2" format by tracing the module with torch.export, which
