@@ -7,6 +7,17 @@ from pathlib import Path
 
 import pytest
 
+# For tests about wiring, faults and what gets published, not about fit (the branches' own
+# tests and tests/unit check quality): the torch models train a few short epochs and the
+# inventory backtest replays two weeks.
+SHORT_TRAINING = {
+    "NIGHTSHIFT_RECOMMENDER_EPOCHS": "4",
+    "NIGHTSHIFT_DEMAND_EPOCHS": "3",
+    "NIGHTSHIFT_DEMAND_WINDOWS_PER_EPOCH": "2048",
+    "NIGHTSHIFT_DEMAND_ARIMA_SAMPLE": "2",
+    "NIGHTSHIFT_INVENTORY_BACKTEST_WEEKS": "2",
+}
+
 
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[None]:

@@ -3,7 +3,6 @@ tables and describe, the data dictionary's freshness, and every example query.""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ import pytest
 
 from nightshift.catalog import QueryRefused, data_dictionary, refuse_writes
 from tests.conftest import TINY_END
+from tests.integration.conftest import SHORT_TRAINING
 
 pytestmark = pytest.mark.integration
 
@@ -27,22 +27,19 @@ ROOT = Path(__file__).resolve().parents[2]
 def analyst_home(
     prefect_api: None, tiny_shop: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Path]:
-    """Night 1 (a week before TINY_END: segments and demand) and night 2 (all models)."""
+    """Night 1 (a week before TINY_END: segments and demand) and night 2 (all models).
+    These tests read what was published, not how good it is: SHORT_TRAINING."""
     from flows.nightly import nightly
 
     home = tmp_path_factory.mktemp("analyst") / "home"
     shutil.copytree(tiny_shop / "landing", home / "landing")
-    previous = os.environ.get("NIGHTSHIFT_HOME")
-    os.environ["NIGHTSHIFT_HOME"] = str(home)
-    try:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("NIGHTSHIFT_HOME", str(home))
+        for name, value in SHORT_TRAINING.items():
+            env.setenv(name, value)
         nightly(as_of=TINY_END - timedelta(days=7), models=["demand", "segments"])
         nightly(as_of=TINY_END)
         yield home
-    finally:
-        if previous is None:
-            os.environ.pop("NIGHTSHIFT_HOME", None)
-        else:
-            os.environ["NIGHTSHIFT_HOME"] = previous
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess:

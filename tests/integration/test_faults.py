@@ -18,18 +18,12 @@ import pytest
 from flows.nightly import MODEL_BRANCHES, nightly
 from nightshift.runlog import task_run_spans
 from tests.conftest import TINY_END, settings_at, table_checksum
+from tests.integration.conftest import SHORT_TRAINING
 
 pytestmark = pytest.mark.integration
 
 # Columns that name a run or a registry version: they differ between two runs by design.
 LINEAGE = ("run_id", "mlflow_run_id", "model", "flow_run_id")
-# Fault tests are about orchestration, not fit: short training.
-SHORT_TRAINING = {
-    "NIGHTSHIFT_RECOMMENDER_EPOCHS": "4",
-    "NIGHTSHIFT_DEMAND_EPOCHS": "3",
-    "NIGHTSHIFT_DEMAND_WINDOWS_PER_EPOCH": "2048",
-    "NIGHTSHIFT_INVENTORY_BACKTEST_WEEKS": "2",
-}
 
 
 def file_sha256(path: Path) -> str:
