@@ -65,7 +65,18 @@ class ReportData:
     prices: pl.DataFrame | None = None
     quality: pl.DataFrame | None = None  # as_of, branch, metric, value, baseline_value, passed
     quarantine: pl.DataFrame | None = None  # source_table, reason, rows
+    defaults_used: list[str] = field(default_factory=list)  # runs.defaults_used of the night
     notes: list[str] = field(default_factory=list)
+
+
+# The metric each branch is gated on: the one a trend chart shows (model_quality has them all).
+HEADLINE_METRICS = {
+    "recommender": "ndcg",
+    "demand": "mase",
+    "inventory": "service_level_all",
+    "segments": "silhouette",
+    "pricing": "expected_profit",
+}
 
 
 def svg(figure: object) -> str:
@@ -98,10 +109,20 @@ def chart(name: str, figure: object, caption: str) -> str:
     )
 
 
+def cell(value: object) -> str:
+    """A table cell's text: floats to 4 significant digits, or whole with separators from
+    1,000 up (a metric printed to 16 digits reads as noise); NULL as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return str(value)
+
+
 def table_html(frame: pl.DataFrame, limit: int = 25) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(cell(v))}</td>" for v in row) + "</tr>"
         for row in frame.head(limit).iter_rows()
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -115,8 +136,21 @@ def kpi_section(data: ReportData) -> str:
     frame = data.kpis
     if frame is None or frame.is_empty():
         return empty("kpi_daily")
-    figure, axes = new_figure(rows=1, cols=3, height=2.8)
-    for ax, column in zip(axes[0], ("orders", "gmv", "conversion_rate"), strict=True):
+    # A KPI the data cannot support is NULL on every day (no click-stream: conversion): an
+    # empty panel would look like a broken chart, so it is named instead.
+    columns = [
+        c for c in ("orders", "gmv", "conversion_rate") if frame[c].null_count() < frame.height
+    ]
+    missing = [c for c in ("orders", "gmv", "conversion_rate") if c not in columns]
+    note = "".join(
+        f'<p class="muted">{html.escape(c.replace("_", " "))}: NULL on every day shown '
+        "(the data cannot support it, e.g. no click-stream landed).</p>"
+        for c in missing
+    )
+    if not columns:
+        return note
+    figure, axes = new_figure(rows=1, cols=len(columns), width=10 * len(columns) / 3, height=2.8)
+    for ax, column in zip(axes[0], columns, strict=True):
         values = frame[column].to_numpy()
         ax.plot(frame["date"].to_list(), values, lw=0.8, color="#999")
         ax.plot(
@@ -127,7 +161,7 @@ def kpi_section(data: ReportData) -> str:
         )
         ax.set_title(column.replace("_", " "), fontsize=9)
         tilt_dates(ax)
-    return chart("kpi-trend", figure, "Last 90 days; grey daily, blue 7-day mean.")
+    return chart("kpi-trend", figure, "Last 90 days; grey daily, blue 7-day mean.") + note
 
 
 def forecast_section(data: ReportData) -> str:
@@ -166,10 +200,17 @@ def inventory_section(data: ReportData) -> str:
     frame = data.inventory_risk
     if frame is None:
         return empty("inventory_plan")
+    defaulted = [d for d in data.defaults_used if d.startswith("inventory:")]
+    caveat = "".join(
+        f'<p class="muted">Stock here is a default, not a count ({html.escape(d)}): '
+        "read these dates as what the default would give, and land inventory snapshots.</p>"
+        for d in defaulted
+    )
     if frame.is_empty():
-        return "<p>No product runs out within 14 days or sits at its reorder point.</p>"
+        return "<p>No product runs out within 14 days or sits at its reorder point.</p>" + caveat
     return (
         "<p>Products that run out within 14 days at median demand, or are at their reorder point:</p>"
+        + caveat
         + table_html(frame)
     )
 
@@ -227,9 +268,13 @@ def quality_section(data: ReportData) -> str:
     frame = data.quality
     if frame is None or frame.is_empty():
         return empty("model_quality")
-    pairs = frame.select("branch", "metric").unique(maintain_order=True).rows()
-    figure, axes = new_figure(rows=1, cols=len(pairs), width=max(3 * len(pairs), 6), height=2.6)
-    for ax, (branch, metric) in zip(axes[0], pairs, strict=True):
+    pairs = headline_pairs(frame)
+    cols = min(len(pairs), 3)
+    rows = -(-len(pairs) // cols)
+    figure, axes = new_figure(rows=rows, cols=cols, width=3.3 * cols, height=2.6 * rows)
+    for ax in axes.flat[len(pairs) :]:
+        ax.set_visible(False)
+    for ax, (branch, metric) in zip(axes.flat, pairs, strict=False):
         part = frame.filter((pl.col("branch") == branch) & (pl.col("metric") == metric)).sort(
             "as_of"
         )
@@ -243,29 +288,50 @@ def quality_section(data: ReportData) -> str:
                 label="baseline",
             )
         ax.set_title(f"{branch}: {metric}", fontsize=8)
+        if part.height < 8:  # a few nights: tick each (one alone got an axis of four years)
+            ax.set_xticks(part["as_of"].to_list())
         tilt_dates(ax, size=6)
     axes[0][0].legend(fontsize=7)
+    figure.tight_layout()
     latest = frame.filter(pl.col("as_of") == frame["as_of"].max())
     return chart(
         "model-quality",
         figure,
-        "Each branch's headline metric against its baseline, recent nights.",
-    ) + table_html(latest)
+        "Each branch's headline metric against its baseline, recent nights; every metric of "
+        "the night below.",
+    ) + table_html(latest, limit=60)
+
+
+def headline_pairs(frame: pl.DataFrame) -> list[tuple[str, str]]:
+    """(branch, metric) to chart: each branch's gated metric (HEADLINE_METRICS), or all of
+    a branch's metrics when it has none of those (a branch added later)."""
+    pairs = frame.select("branch", "metric").unique(maintain_order=True).rows()
+    chosen = [(b, m) for b, m in pairs if HEADLINE_METRICS.get(b) == m]
+    covered = {b for b, _ in chosen}
+    return chosen + [(b, m) for b, m in pairs if b not in covered]
 
 
 def data_quality_section(data: ReportData) -> str:
     frame = data.quarantine
+    defaults = "".join(f"<li>{html.escape(d)}</li>" for d in data.defaults_used)
+    filled = (
+        f'<p>What the data did not say, and the night filled in:</p><ul id="defaults">{defaults}</ul>'
+        if defaults
+        else ""
+    )
     if frame is None:
-        return empty("the quarantine summary")
+        return empty("the quarantine summary") + filled
     if frame.is_empty():
-        return "<p>No row was quarantined.</p>"
+        return "<p>No row was quarantined.</p>" + filled
     figure, axes = new_figure(height=0.35 * frame.height + 1)
     labels = [f"{t}: {r}" for t, r in frame.select("source_table", "reason").rows()]
     axes[0][0].barh(labels[::-1], frame["rows"].to_numpy()[::-1], color="#d62728")
     axes[0][0].tick_params(labelsize=7)
-    return chart(
-        "quarantine", figure, "Rows quarantined by table and reason (all loaded files)."
-    ) + table_html(frame, 50)
+    return (
+        chart("quarantine", figure, "Rows quarantined by table and reason (all loaded files).")
+        + table_html(frame, 50)
+        + filled
+    )
 
 
 def render_report(data: ReportData) -> str:

@@ -38,7 +38,11 @@ def read_report_data(settings: Settings, as_of: date | None = None) -> ReportDat
         day = as_of or latest_as_of(con)
         views = {t.name for t in published_tables(con, counts=False) if t.kind == "view"}
         run = query_sql(con, "report/night_run.sql", {"as_of": day})
-        data = ReportData(as_of=day, run_id=run[0][0] if run else None)
+        data = ReportData(
+            as_of=day,
+            run_id=run[0][0] if run else None,
+            defaults_used=list(run[0][1] or []) if run else [],
+        )
 
         def read(view: str, sql_file: str, **params: object) -> pl.DataFrame | None:
             if f"{view}_history" not in views:
