@@ -66,6 +66,7 @@ def test_the_branch_publishes_28_days_per_active_sku_with_a_child_run(quick_dema
     for name in ("mase", "wape", "pinball", "coverage"):
         assert f"lstm_{name}" in metrics and f"seasonal_naive_{name}" in metrics
     assert "arima_mase" in metrics and "lstm_high_mase" in metrics
+    assert 0.5 <= metrics["interval_scale"] <= 6.0  # calibrated_interval_scale's grid
     assert len(client.get_metric_history(child_id, "val_pinball")) >= 1
     artifacts = {a.path for a in client.list_artifacts(child_id)}
     assert "forecast_fan.png" in artifacts
