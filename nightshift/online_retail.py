@@ -22,10 +22,15 @@ is row n of the source. Mapping rules:
   gets the number of its first copy, so ingest counts it as a duplicate, not a conflict.
 - InvoiceDate is UK local time (Europe/London) and is written as UTC with its offset.
 - CustomerID is a float in the original file (17850.0) and is written as text (17850).
-- The product catalogue is derived from the lines: name is the most frequent description,
+- The product catalogue is derived from the lines of every Online Retail file mapped into
+  the landing folder, so the II set's two yearly sheets (or any split of the data) share
+  one catalogue, `landing/products/online_retail.parquet`, instead of two that disagree on
+  every product they both sell (1,294 key conflicts for the original file split in two).
+  Each file's catalogue lines are kept in `landing/online_retail/<stem>.parquet` (not a
+  contract table, so ingest does not read them). Name is the most frequent description,
   category comes from keywords in it (`CATEGORY_KEYWORDS`, else 'other'), list_price is the
   median positive selling price, unit_cost is unknown (features apply the configured share),
-  active means sold in the last `active_window_days` of the file. Non-product codes (postage,
+  active means sold in the last `active_window_days` of the data. Non-product codes (postage,
   fees, manual adjustments, vouchers: see settings) get no product and are quarantined as
   `non_product_sku` by ingest. No inventory is derived here; features apply the default cover.
 """
@@ -40,6 +45,8 @@ import polars as pl
 from nightshift.errors import ContractError
 
 SOURCE_TIMEZONE = "Europe/London"
+CATALOGUE_LINES_DIR = "online_retail"  # under landing/: what each file's catalogue came from
+CATALOGUE_FILE = "online_retail.parquet"  # under landing/products/: one for every file
 
 LAYOUTS: dict[str, dict[str, str]] = {
     "original": {
@@ -173,13 +180,11 @@ def category_of(description: pl.Expr) -> pl.Expr:
     return expr
 
 
-def to_products(
-    lazy: pl.LazyFrame, non_product_pattern: str, active_window_days: int
-) -> pl.LazyFrame:
-    """A catalogue derived from the lines: one row per product code seen."""
-    pattern = "^(?:" + non_product_pattern + ")$"  # full match, as ingest's rule applies it
+def catalogue_lines(lazy: pl.LazyFrame) -> pl.LazyFrame:
+    """What the catalogue is derived from, per source line, in types every file shares:
+    sku, description, quantity, price and the (UTC) day."""
     schema = lazy.collect_schema()
-    lines = lazy.select(
+    return lazy.select(
         pl.col("stock_code").cast(pl.String).str.strip_chars().alias("sku"),
         pl.col("description").cast(pl.String).str.strip_chars().alias("description"),
         pl.col("quantity").cast(pl.Float64, strict=False).alias("quantity"),
@@ -188,7 +193,15 @@ def to_products(
         .str.slice(0, 10)
         .str.to_date(strict=False)
         .alias("day"),
-    ).filter(pl.col("sku").is_not_null() & ~pl.col("sku").str.contains(pattern))
+    )
+
+
+def to_products(
+    lines: pl.LazyFrame, non_product_pattern: str, active_window_days: int
+) -> pl.LazyFrame:
+    """A catalogue derived from `catalogue_lines`: one row per product code seen."""
+    pattern = "^(?:" + non_product_pattern + ")$"  # full match, as ingest's rule applies it
+    lines = lines.filter(pl.col("sku").is_not_null() & ~pl.col("sku").str.contains(pattern))
     last_day = pl.col("day").max()
     return (
         lines.with_columns(last_day.alias("_end"))
@@ -218,20 +231,31 @@ def to_products(
 def write_landing_files(
     path: Path, landing_dir: Path, non_product_pattern: str, active_window_days: int
 ) -> tuple[Path, Path]:
-    """Rewrite an Online Retail file as landing/orders/<stem>.parquet and products/<stem>.parquet."""
+    """Rewrite an Online Retail file as landing/orders/<stem>.parquet, and derive the one
+    catalogue, landing/products/online_retail.parquet, from it and every file mapped before."""
     if not path.is_file():
         raise ContractError(str(path), "readable", "no such file")
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)
     lazy = scan_online_retail(path)
     orders_path = landing_dir / "orders" / f"{stem}.parquet"
-    products_path = landing_dir / "products" / f"{stem}.parquet"
-    orders_path.parent.mkdir(parents=True, exist_ok=True)
-    products_path.parent.mkdir(parents=True, exist_ok=True)
+    lines_dir = landing_dir / CATALOGUE_LINES_DIR
+    products_path = landing_dir / "products" / CATALOGUE_FILE
+    for folder in (orders_path.parent, lines_dir, products_path.parent):
+        folder.mkdir(parents=True, exist_ok=True)
     orders = to_orders(lazy).collect()
     if orders.height == 0:
         raise ContractError(path.name, "non_empty", "the file has no data rows")
-    orders.write_parquet(orders_path)
-    to_products(lazy, non_product_pattern, active_window_days).collect().write_parquet(
-        products_path
-    )
+    write_atomically(orders, orders_path)
+    write_atomically(catalogue_lines(lazy).collect(), lines_dir / f"{stem}.parquet")
+    every_file = pl.scan_parquet(sorted(lines_dir.glob("*.parquet")))
+    catalogue = to_products(every_file, non_product_pattern, active_window_days).collect()
+    write_atomically(catalogue, products_path)
     return orders_path, products_path
+
+
+def write_atomically(frame: pl.DataFrame, path: Path) -> None:
+    """Write beside `path` and rename over it, so an interrupted mapping never leaves a
+    half-written landing file for the next ingest to load."""
+    partial = path.with_name(f".{path.name}.partial")
+    frame.write_parquet(partial)
+    partial.replace(path)

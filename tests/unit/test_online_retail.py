@@ -176,6 +176,41 @@ def test_a_file_of_another_layout_is_refused_by_name(tmp_path: Path) -> None:
         scan_online_retail(path)
 
 
+def test_two_files_share_one_catalogue_as_one_file_would(tmp_path: Path) -> None:
+    """The II set comes as two yearly sheets: mapped one after the other they give the
+    catalogue of the whole data (median price over both years, active by the last day of
+    either), not two catalogues that conflict on every product both years sold."""
+    lines = sample(tmp_path, rows=6_000)
+    cut = lines["InvoiceDate"].sort()[3_000]
+    whole, first, second = tmp_path / "whole.parquet", tmp_path / "y1.csv", tmp_path / "y2.csv"
+    lines.write_parquet(whole)
+    for part, path in ((lines["InvoiceDate"] < cut, first), (lines["InvoiceDate"] >= cut, second)):
+        lines.filter(part).with_columns(
+            pl.col("InvoiceDate").dt.strftime("%Y-%m-%d %H:%M:%S")
+        ).write_csv(path)
+    ingest_file(tmp_path / "one", whole)
+    ingest_file(tmp_path / "two", first)
+    split = ingest_file(tmp_path / "two", second)
+
+    assert "products" not in split.quarantined_by_reason
+    products = (
+        "select sku, name, category, list_price, active from staging.stg_products order by sku"
+    )
+    with (
+        open_warehouse(settings_at(tmp_path / "one"), read_only=True) as one,
+        open_warehouse(settings_at(tmp_path / "two"), read_only=True) as two,
+    ):
+        expected, got = one.execute(products).fetchall(), two.execute(products).fetchall()
+        shared = two.execute(
+            "select count(distinct sku) from staging.stg_orders where source_file = 'orders/y1.parquet' "
+            "and sku in (select sku from staging.stg_orders where source_file = 'orders/y2.parquet')"
+        ).fetchone()[0]
+    assert shared > 100  # the two files sell many of the same products
+    assert got == expected and len(got) > 1_000
+    landing = tmp_path / "two" / "landing"
+    assert sorted(p.name for p in (landing / "products").iterdir()) == ["online_retail.parquet"]
+
+
 def test_catalogue_categories_come_from_descriptions(tmp_path: Path) -> None:
     from nightshift.online_retail import category_of
 
