@@ -82,6 +82,7 @@ CATEGORY_KEYWORDS: tuple[tuple[str, str], ...] = (
     ("garden", r"GARDEN|PLANT|FLOWER|\bPOT\b|WATERING|BIRD"),
     ("accessories", r"NECKLACE|BRACELET|EARRING|\bRING\b|HAIR|UMBRELLA|SCARF|WALLET"),
 )
+EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S")
 
 
@@ -102,17 +103,35 @@ def detect_layout(source_file: str, columns: list[str]) -> dict[str, str]:
 
 
 def scan_online_retail(path: Path) -> pl.LazyFrame:
-    """Scan a Parquet or CSV file of either layout, with columns renamed to neutral names."""
-    if path.suffix.lower() == ".parquet":
+    """Scan a Parquet, CSV or Excel file of either layout, with columns renamed to neutral
+    names. An Excel workbook is read whole: UCI ships Online Retail II as one .xlsx with a
+    sheet per year, and its rows are the sheets' rows in sheet order."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
         lazy = pl.scan_parquet(path)
-    elif path.suffix.lower() == ".csv":
+    elif suffix == ".csv":
         lazy = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy")
+    elif suffix in EXCEL_SUFFIXES:
+        lazy = read_workbook(path).lazy()
     else:
         raise ContractError(
-            path.name, "readable", "use a .parquet or .csv file (save an .xlsx sheet as CSV)"
+            path.name, "readable", "use a .parquet, .csv or .xlsx file (the layouts UCI ships)"
         )
     mapping = detect_layout(path.name, lazy.collect_schema().names())
     return lazy.select([pl.col(src).alias(dst) for src, dst in mapping.items()])
+
+
+def read_workbook(path: Path) -> pl.DataFrame:
+    """Every sheet of an Excel workbook, one after another (column types relaxed to what
+    the sheets share, e.g. a customer id column that is empty in one sheet)."""
+    try:
+        sheets = pl.read_excel(path, sheet_id=0, engine="calamine")
+    except Exception as exc:  # fastexcel raises its own types for damaged or locked files
+        raise ContractError(path.name, "readable", f"not a readable workbook: {exc}") from exc
+    frames = [frame for frame in sheets.values() if frame.width]
+    if not frames:
+        raise ContractError(path.name, "non_empty", "the workbook has no data rows")
+    return pl.concat(frames, how="diagonal_relaxed")
 
 
 def as_utc_text(column: str, dtype: pl.DataType) -> pl.Expr:

@@ -211,6 +211,46 @@ def test_two_files_share_one_catalogue_as_one_file_would(tmp_path: Path) -> None
     assert sorted(p.name for p in (landing / "products").iterdir()) == ["online_retail.parquet"]
 
 
+def test_the_ii_workbook_is_read_sheet_after_sheet(tmp_path: Path) -> None:
+    """UCI ships Online Retail II as an .xlsx with a sheet per year, and the sheets overlap
+    by a few days: the workbook ingests as the CSV of its sheets one after the other, and a
+    line in both sheets counts once, as a duplicate."""
+    import xlsxwriter
+
+    rename = {old: new for old, new in zip(LAYOUTS["original"], LAYOUTS["ii"], strict=True)}
+    lines = sample(tmp_path, rows=1_000).rename(rename)
+    dates = lines["InvoiceDate"].sort()
+    first = lines.filter(pl.col("InvoiceDate") < dates[600])
+    second = lines.filter(pl.col("InvoiceDate") >= dates[500])  # some lines in both sheets
+    workbook = tmp_path / "online_retail_II.xlsx"
+    with xlsxwriter.Workbook(workbook) as book:
+        for name, sheet in (("Year 2009-2010", first), ("Year 2010-2011", second)):
+            sheet.write_excel(
+                workbook=book, worksheet=name, dtype_formats={pl.Datetime: "yyyy-mm-dd hh:mm:ss"}
+            )
+    both = tmp_path / "online_retail_II.csv"
+    pl.concat([first, second]).with_columns(
+        pl.col("InvoiceDate").dt.strftime("%Y-%m-%d %H:%M:%S")
+    ).write_csv(both)
+
+    from_excel = ingest_file(tmp_path / "xlsx", workbook)
+    from_csv = ingest_file(tmp_path / "csv", both)
+    assert from_excel.audit == from_csv.audit
+    orders = from_excel.audit["orders"]
+    assert orders["rows_in"] == first.height + second.height
+    overlap = first.filter(pl.col("InvoiceDate") >= dates[500]).height
+    assert overlap > 20 and orders["rows_duplicate"] >= overlap
+    query = (
+        "select order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, "
+        "source_row from staging.stg_orders order by all"
+    )
+    with (
+        open_warehouse(settings_at(tmp_path / "xlsx"), read_only=True) as xlsx,
+        open_warehouse(settings_at(tmp_path / "csv"), read_only=True) as csv,
+    ):
+        assert xlsx.execute(query).fetchall() == csv.execute(query).fetchall()
+
+
 def test_catalogue_categories_come_from_descriptions(tmp_path: Path) -> None:
     from nightshift.online_retail import category_of
 
