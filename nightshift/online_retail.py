@@ -23,9 +23,10 @@ is row n of the source. Mapping rules:
 - InvoiceDate is UK local time (Europe/London) and is written as UTC with its offset.
 - CustomerID is a float in the original file (17850.0) and is written as text (17850).
 - The product catalogue is derived from the lines of every Online Retail file mapped into
-  the landing folder, so the II set's two yearly sheets (or any split of the data) share
-  one catalogue, `landing/products/online_retail.parquet`, instead of two that disagree on
-  every product they both sell (1,294 key conflicts for the original file split in two).
+  the landing folder, so files mapped one after the other (yearly exports, sheets saved as
+  CSV) share one catalogue, `landing/products/online_retail.parquet`, instead of two that
+  disagree on every product they both sell (1,294 key conflicts for the original file
+  split in two). A workbook is one file: its sheets are read one after the other.
   Each file's catalogue lines are kept in `landing/online_retail/<stem>.parquet` (not a
   contract table, so ingest does not read them). Name is the most frequent description,
   category comes from keywords in it (`CATEGORY_KEYWORDS`, else 'other'), list_price is the
