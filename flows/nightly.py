@@ -1,4 +1,5 @@
-"""The nightly flow: ingest -> features -> KPIs -> model branches -> publish -> report.
+"""The nightly flow: ingest -> freshness -> features -> KPIs -> model branches -> publish ->
+report.
 
 Only wiring lives here. Every step is a task in tasks/; a model family is one task that
 returns a `BranchResult` and one line in `MODEL_BRANCHES`.
@@ -20,6 +21,7 @@ from nightshift.settings import Settings, load_settings
 from tasks.branch import BranchResult
 from tasks.demand import run_demand
 from tasks.features import build_features, build_kpis
+from tasks.freshness import check_data_freshness
 from tasks.html_report import publish_html_report
 from tasks.ingest import ingest_landing
 from tasks.inventory import run_inventory
@@ -257,6 +259,7 @@ def run_night(
         )
         run = RunContext(run_id, day, flow_run_id, mlflow_run_id)
         ingest = ingest_landing(settings, run_id, full_refresh)
+        check_data_freshness(settings, day)
         feature_defaults = build_features(settings, day, ingest.input_digests)
         kpis = build_kpis(settings, day, run_id, mlflow_run_id)
         branches, failures = run_branches(settings, run, names)

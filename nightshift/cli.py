@@ -278,7 +278,6 @@ def run(
     result = run_with_terminal_progress(
         lambda: nightly(as_of=day, models=chosen, full_refresh=full_refresh)
     )
-    warn_if_outside_data(result)
     typer.echo(
         f"run {result['run_id']} for {result['as_of']} published {', '.join(result['published'])} "
         f'to {result["marts"]}\nquery it: nightshift query "select * from kpi_daily order by date desc limit 7"'
@@ -299,24 +298,6 @@ def run_with_terminal_progress(run: Callable[[], T], console: object | None = No
         return run()
     finally:
         show_progress_on(None)
-
-
-def warn_if_outside_data(result: dict[str, object]) -> None:
-    """Say so when the night covered is far from the data (e.g. a historical data set)."""
-    first, last = result.get("orders_first_date"), result.get("orders_last_date")
-    if not first or not last:
-        return
-    as_of = date.fromisoformat(str(result["as_of"]))
-    if as_of < date.fromisoformat(str(first)):
-        message = f"as_of {as_of} is before the first order ({first}): the tables are empty"
-    elif (as_of - date.fromisoformat(str(last))).days > 7:
-        message = (
-            f"as_of {as_of} is {(as_of - date.fromisoformat(str(last))).days} days after the last "
-            f"order ({last}); for historical data run with --as-of {last}"
-        )
-    else:
-        return
-    typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
 
 
 @app.command()

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     active_window_days: int = Field(
         90, gt=0, description="A derived product is active if sold within this many days."
     )
+    max_data_age_days: int = Field(
+        14,
+        ge=0,
+        description="A night stops before modelling when its newest order is older than this "
+        "(a stalled feed, or historical data run without --as-of); 0 turns the check off.",
+    )
 
     interaction_weight_view: float = 1.0
     interaction_weight_cart: float = 3.0

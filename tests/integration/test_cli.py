@@ -106,29 +106,6 @@ def test_doctor_reports_an_unreachable_server_clearly(tmp_path: Path) -> None:
     assert "device        cpu" in result.stdout or "device        cuda" in result.stdout
 
 
-@pytest.mark.parametrize(
-    ("as_of", "expected"),
-    [
-        (
-            "2026-11-22",
-            "5462 days after the last order (2011-12-09); for historical data run with --as-of 2011-12-09",
-        ),
-        ("2010-01-01", "before the first order (2010-12-01): the tables are empty"),
-        ("2011-12-12", None),
-    ],
-)
-def test_run_warns_when_the_night_is_far_from_the_data(
-    as_of: str, expected: str | None, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from nightshift.cli import warn_if_outside_data
-
-    warn_if_outside_data(
-        {"as_of": as_of, "orders_first_date": "2010-12-01", "orders_last_date": "2011-12-09"}
-    )
-    err = capsys.readouterr().err
-    assert (expected in err) if expected else err == ""
-
-
 # `nightshift run` in a fresh interpreter, counting the Prefect API servers it starts and
 # noting whether the flows had finished importing when one started.
 COUNT_API_STARTS = """

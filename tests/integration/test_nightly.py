@@ -130,6 +130,26 @@ def test_a_failed_run_leaves_yesterdays_marts_untouched(nightly_home: Path) -> N
     assert client.get_run(mlflow_run_id).info.status == "FAILED"
 
 
+def test_a_night_long_after_the_newest_order_stops_before_modelling(nightly_home: Path) -> None:
+    """A stalled feed, or historical data run without --as-of: the night fails after ingest
+    with the date to run, and publishes nothing."""
+    from tasks.freshness import StaleDataError
+
+    nightly(as_of=TINY_END, models=[])
+    before = file_digest(nightly_home / "marts.duckdb")
+    stale = TINY_END + timedelta(days=15)
+    with pytest.raises(StaleDataError, match=f"from {TINY_END}, 15 days earlier"):
+        nightly(as_of=stale, models=["segments"])
+    assert file_digest(nightly_home / "marts.duckdb") == before
+    with open_warehouse(settings_at(nightly_home), read_only=True) as con:
+        status, error = con.execute(
+            "select status, error from meta.runs where as_of = $d", {"d": stale}
+        ).fetchone()
+    assert status == "failed" and f"run --as-of {TINY_END}" in error
+    # up to NIGHTSHIFT_MAX_DATA_AGE_DAYS (14) after the newest order, a night runs
+    assert nightly(as_of=TINY_END + timedelta(days=14), models=[])["status"] == "succeeded"
+
+
 ANALYST = textwrap.dedent(
     """
     import sys, duckdb
