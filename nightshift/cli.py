@@ -510,7 +510,8 @@ def report(
 
 @app.command()
 def doctor(home: HomeOption = None) -> None:
-    """Report versions, device, home, and whether configured servers answer."""
+    """Report versions, device, home, whether configured servers answer, the data's age and
+    the last run's outcome."""
     import importlib.metadata as md
     import shutil
     import urllib.request
@@ -558,6 +559,7 @@ def doctor(home: HomeOption = None) -> None:
                 print(f"{name:<13} {url} answers ({response.status})")
         except OSError as exc:
             print(f"{name:<13} {url} DOES NOT ANSWER: {exc}")
+    print_warehouse_state(settings)
     if not settings.dask_address:
         print(f"{'dask':<13} not configured (inventory batches use local processes)")
     else:
@@ -570,6 +572,43 @@ def doctor(home: HomeOption = None) -> None:
                 print(f"{'dask':<13} {settings.dask_address} answers")
         except (OSError, TypeError) as exc:
             print(f"{'dask':<13} {settings.dask_address} DOES NOT ANSWER: {exc}")
+
+
+def print_warehouse_state(settings: Settings) -> None:
+    """The newest order tonight's run would see and the last run's outcome: the first two
+    questions when a night failed (a stalled feed stops the night: tasks/freshness.py)."""
+    import duckdb
+
+    from nightshift.warehouse import connect, query_sql
+
+    if not settings.warehouse_path.exists():
+        print(f"{'data':<13} no warehouse yet (nightshift ingest or run creates it)")
+        return
+    try:
+        con = connect(settings.warehouse_path, settings, read_only=True)
+    except duckdb.Error:
+        print(f"{'data':<13} warehouse busy: a run is writing it")
+        return
+    try:
+        as_of = settings.default_as_of()
+        try:
+            first, newest = query_sql(con, "staging/orders_span.sql", {"as_of": as_of})[0]
+        except duckdb.CatalogException:
+            first = newest = None
+        if newest is None:
+            print(f"{'data':<13} no staged orders")
+        else:
+            age = (as_of - newest).days
+            limit = settings.max_data_age_days
+            verdict = "" if not limit or age <= limit else f" STALE (over {limit})"
+            print(f"{'data':<13} orders {first} .. {newest}: {age} days before {as_of}{verdict}")
+        runs = query_sql(con, "meta/last_run.sql")
+        if runs:
+            run_id, run_as_of, status, started, _, error = runs[0]
+            line = f"{'last run':<13} {run_id} for {run_as_of}: {status} (started {started:%Y-%m-%d %H:%M %Z})"
+            print(line + (f": {error}" if error else ""))
+    finally:
+        con.close()
 
 
 def main() -> None:

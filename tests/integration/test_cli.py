@@ -104,6 +104,7 @@ def test_doctor_reports_an_unreachable_server_clearly(tmp_path: Path) -> None:
     assert "mlflow        http://127.0.0.1:9 DOES NOT ANSWER" in result.stdout
     assert "dask          tcp://127.0.0.1:9 DOES NOT ANSWER" in result.stdout
     assert "device        cpu" in result.stdout or "device        cuda" in result.stdout
+    assert "data          no warehouse yet" in result.stdout
 
 
 # `nightshift run` in a fresh interpreter, counting the Prefect API servers it starts and
