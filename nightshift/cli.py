@@ -510,8 +510,11 @@ def report(
 
 @app.command()
 def doctor(home: HomeOption = None) -> None:
-    """Report versions, device, home, whether configured servers answer, the data's age and
-    the last run's outcome."""
+    """Report versions, device, servers, the data's age and how the last run ended.
+
+    What to check first when a night failed: whether the configured servers answer, and
+    whether the orders feed has stalled (a stale night stops before modelling).
+    """
     import importlib.metadata as md
     import shutil
     import urllib.request
