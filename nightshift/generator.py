@@ -500,7 +500,8 @@ def event_rows(
 
     A purchase session shows, per line, an impression, a view, an add_to_cart and a purchase,
     plus one impression of another considered item that was not clicked; guests appear as
-    `anon-<chunk>-<session>`. Browse sessions (one per two orders) come in two kinds: 25% land
+    `anon-<chunk>-<session>`. Browse sessions (one per two orders, spread evenly over the
+    customers' active days) come in two kinds: 25% land
     on a product page and leave (one view: a bounce); the rest view 1-4 considered items, each
     after an impression, plus one impression that was not clicked. Rows are built as integer
     codes and turned into text once, at the end, to keep memory low.
@@ -547,7 +548,11 @@ def event_rows(
     )
 
     n_browse = n_orders // 2
-    who = rng.integers(0, customers.size, n_browse)
+    # Browsers are drawn per customer-day, not per customer: drawn per customer, a customer
+    # acquired in the last weeks got as many browse sessions as a two-year one, all in those
+    # weeks, and sessions tripled in the final month while conversion fell from 0.74 to 0.52.
+    alive = (world.last_day[customers] - world.first_day[customers] + 1).clip(min=1)
+    who = rng.choice(customers.size, n_browse, p=alive / alive.sum())
     day = rng.integers(world.first_day[customers[who]], world.last_day[customers[who]] + 1)
     bounce = rng.random(n_browse) < 0.25
     n_views = np.where(bounce, 1, 1 + rng.binomial(3, 0.3, n_browse))
