@@ -582,6 +582,7 @@ def print_warehouse_state(settings: Settings) -> None:
     questions when a night failed (a stalled feed stops the night: tasks/freshness.py)."""
     import duckdb
 
+    from nightshift.freshness import freshness_problem
     from nightshift.warehouse import connect, query_sql
 
     if not settings.warehouse_path.exists():
@@ -601,9 +602,9 @@ def print_warehouse_state(settings: Settings) -> None:
         if newest is None:
             print(f"{'data':<13} no staged orders")
         else:
+            stale = freshness_problem(as_of, first, newest, settings.max_data_age_days)
+            verdict = f" STALE (over {settings.max_data_age_days})" if stale else ""
             age = (as_of - newest).days
-            limit = settings.max_data_age_days
-            verdict = "" if not limit or age <= limit else f" STALE (over {limit})"
             print(f"{'data':<13} orders {first} .. {newest}: {age} days before {as_of}{verdict}")
         runs = query_sql(con, "meta/last_run.sql")
         if runs:

@@ -133,7 +133,7 @@ def test_a_failed_run_leaves_yesterdays_marts_untouched(nightly_home: Path) -> N
 def test_a_night_long_after_the_newest_order_stops_before_modelling(nightly_home: Path) -> None:
     """A stalled feed, or historical data run without --as-of: the night fails after ingest
     with the date to run, and publishes nothing."""
-    from tasks.freshness import StaleDataError
+    from nightshift.freshness import StaleDataError
 
     nightly(as_of=TINY_END, models=[])
     before = file_digest(nightly_home / "marts.duckdb")

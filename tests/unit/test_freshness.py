@@ -1,10 +1,10 @@
-"""The freshness gate (tasks/freshness.py): a night far after its newest order stops."""
+"""The freshness rule (nightshift/freshness.py): a night far after its newest order stops."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from tasks.freshness import freshness_problem
+from nightshift.freshness import freshness_problem
 
 AS_OF = date(2026, 11, 22)
 
