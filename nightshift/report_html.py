@@ -69,6 +69,8 @@ class ReportData:
     notes: list[str] = field(default_factory=list)
 
 
+KPI_CHARTS = ("orders", "gmv", "conversion_rate")  # sql/report/kpis.sql selects them
+
 # The metric each branch is gated on: the one a trend chart shows (model_quality has them all).
 HEADLINE_METRICS = {
     "recommender": "ndcg",
@@ -138,10 +140,8 @@ def kpi_section(data: ReportData) -> str:
         return empty("kpi_daily")
     # A KPI the data cannot support is NULL on every day (no click-stream: conversion): an
     # empty panel would look like a broken chart, so it is named instead.
-    columns = [
-        c for c in ("orders", "gmv", "conversion_rate") if frame[c].null_count() < frame.height
-    ]
-    missing = [c for c in ("orders", "gmv", "conversion_rate") if c not in columns]
+    columns = [c for c in KPI_CHARTS if frame[c].null_count() < frame.height]
+    missing = [c for c in KPI_CHARTS if c not in columns]
     note = "".join(
         f'<p class="muted">{html.escape(c.replace("_", " "))}: NULL on every day shown '
         "(the data cannot support it, e.g. no click-stream landed).</p>"
@@ -200,6 +200,7 @@ def inventory_section(data: ReportData) -> str:
     frame = data.inventory_risk
     if frame is None:
         return empty("inventory_plan")
+    # runs.defaults_used entries start with what was defaulted (tasks/features.py)
     defaulted = [d for d in data.defaults_used if d.startswith("inventory:")]
     caveat = "".join(
         f'<p class="muted">Stock here is a default, not a count ({html.escape(d)}): '

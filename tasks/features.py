@@ -97,7 +97,8 @@ def build_features(
 
 
 def feature_defaults(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The defaults recorded in the run: products with a default cost or stock position."""
+    """The defaults recorded in the run: products with a default cost or stock position.
+    Each entry starts with what was defaulted ('inventory:'): the HTML report keys on it."""
     cost, inventory = query_sql(con, "features/defaults_used.sql")[0]
     used = []
     if cost:
