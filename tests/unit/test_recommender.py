@@ -14,6 +14,7 @@ from models.ranking import (
     split_users,
 )
 from models.recommender import (
+    FittedRecommender,
     Interactions,
     RecommenderConfig,
     RecommenderInputs,
@@ -151,6 +152,32 @@ def test_popularity_baseline_matches_brute_force_with_exclusions() -> None:
         got = top[row][top[row] >= 0].tolist()
         assert got == want
         assert np.array_equal(scores[row, : len(got)], popularity[got])
+
+
+@pytest.mark.parametrize("n_items", [300, 12])  # 12 < k: lists are padded with -1
+def test_recommend_matches_a_full_sort_of_the_scores(n_items: int) -> None:
+    """Batched top-k on the torch device picks what sorting every score would, best first,
+    never an excluded or disallowed item, across batch boundaries."""
+    rng = np.random.default_rng(5)
+    n_users, k = 200, 20
+    model = FittedRecommender(
+        rng.standard_normal((n_users, 8)).astype(np.float32),
+        rng.standard_normal((n_items, 8)).astype(np.float32),
+        rng.standard_normal(n_items).astype(np.float32),
+        RecommenderConfig(score_batch_users=33, device="cpu"),
+    )
+    exclude = csr_from_pairs(rng.integers(0, n_users, 900), rng.integers(0, n_items, 900), n_users)
+    allowed = rng.random(n_items) > 0.3
+    users = rng.permutation(n_users)[:150]
+    top, scores = recommend(model, users, k, exclude, allowed)
+    indptr, indices = exclude
+    for row, user in enumerate(users):
+        full = model.scores(np.array([user]))[0].astype(np.float64)
+        banned = set(indices[indptr[user] : indptr[user + 1]]) | set(np.flatnonzero(~allowed))
+        ranked = [i for i in np.argsort(-full, kind="stable") if i not in banned][:k]
+        assert top[row].tolist() == ranked + [-1] * (k - len(ranked))
+        np.testing.assert_allclose(scores[row, : len(ranked)], full[ranked], atol=1e-5)
+        assert np.isneginf(scores[row, len(ranked) :]).all()
 
 
 def test_split_users_partitions_the_holdout() -> None:
