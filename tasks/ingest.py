@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +48,9 @@ from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_sql, quote_identifier, run_sql, sql_digests
 from tasks.retry import IO_RETRY
+
+# meta.row_audit's counts, in the order the ingest log names them
+AUDIT_COUNTS = ("rows_in", "rows_staged", "rows_quarantined", "rows_duplicate")
 
 LOAD_ORDER = ("products", "orders", "events", "inventory")
 
@@ -482,7 +486,12 @@ def judge_staging(
     run_sql(con, "staging/stg_products.sql", params)
     for table in ("orders", "events"):
         if changed is None or table in changed:
+            started = time.perf_counter()
             judge_table(con, settings, table, params, None if changed is None else changed[table])
+            # judging is most of an ingest (minutes on `large`): say where the time went
+            task_logger(__name__).info(
+                "staging: %s judged in %.1f s", table, time.perf_counter() - started
+            )
         if table == "orders" and not has_catalogue:
             run_sql(con, "staging/stg_products_derived.sql", params)
     run_sql(con, "staging/stg_inventory.sql", params)
@@ -541,6 +550,11 @@ def ingest_landing(settings: Settings, run_id: str, full_refresh: bool = False) 
         prune_archive(con, settings)
         summary.files_unchanged = len(landing) - len(pending)
         fill_summary(con, summary, has_catalogue)
+    for table_name, counts in summary.audit.items():
+        task_logger(__name__).info(
+            "%s: %s rows in, %s staged, %s quarantined, %s duplicates",
+            table_name, *(f"{counts[k]:,}" for k in AUDIT_COUNTS),
+        )  # fmt: skip
     return summary
 
 

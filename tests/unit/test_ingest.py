@@ -44,8 +44,9 @@ def nonzero(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
     return {t: {r: n for r, n in v.items() if n} for t, v in counts.items() if any(v.values())}
 
 
-def test_row_accounting_matches_planted_dirty_rows_exactly(tiny_home: Path) -> None:
-    summary = ingest_landing.fn(settings_at(tiny_home), "run-a")
+def test_row_accounting_matches_planted_dirty_rows_exactly(tiny_home: Path, caplog) -> None:
+    with caplog.at_level("INFO", logger="tasks.ingest"):
+        summary = ingest_landing.fn(settings_at(tiny_home), "run-a")
     for audit in summary.audit.values():
         assert (
             audit["rows_in"]
@@ -54,6 +55,14 @@ def test_row_accounting_matches_planted_dirty_rows_exactly(tiny_home: Path) -> N
     assert observed_counts(tiny_home, "run-a") == nonzero(planted_counts(tiny_home))
     clean = __import__("json").loads((tiny_home / "truth" / "world.json").read_text())["rows_clean"]
     assert {t: a["rows_staged"] for t, a in summary.audit.items()} == clean
+    # the log says where judging's time went and the same accounting, table by table
+    logged = caplog.messages
+    assert any(m.startswith("staging: events judged in ") for m in logged)
+    orders = summary.audit["orders"]
+    assert (
+        f"orders: {orders['rows_in']:,} rows in, {orders['rows_staged']:,} staged, "
+        f"{orders['rows_quarantined']:,} quarantined, {orders['rows_duplicate']:,} duplicates"
+    ) in logged
 
 
 MICRO = Profile("micro", customers=40, skus=15, days=40, lines_target=500)
