@@ -57,7 +57,10 @@ def recommender_config(settings: Settings, n_items: int) -> RecommenderConfig:
 def load_inputs(
     con: duckdb.DuckDBPyConnection, settings: Settings, as_of: date
 ) -> tuple[RecommenderInputs, pl.DataFrame, pl.DataFrame]:
-    """The night's inputs as indices, with the customer and item frames that map them back."""
+    """The night's inputs as indices, with the customer and item frames that map them back.
+
+    Reads the night's features (features.user_item_interactions as of `as_of`), so the
+    features must have been built for `as_of` first, as the nightly flow does."""
     cutoff = as_of - timedelta(days=settings.recommender_holdout_days)
     window = timedelta(days=settings.recommender_exclude_bought_days)
     customers = query_frame(con, "recommender/customers.sql", {"as_of": as_of}).with_row_index(
@@ -74,20 +77,8 @@ def load_inputs(
             items.select("sku", "item"), on="sku"
         )
 
-    def interactions(end_date: date) -> Interactions:
-        frame = indexed(
-            query_frame(
-                con,
-                "recommender/interactions.sql",
-                {
-                    "end_date": end_date,
-                    "weight_view": settings.interaction_weight_view,
-                    "weight_cart": settings.interaction_weight_cart,
-                    "weight_purchase": settings.interaction_weight_purchase,
-                    "half_life_days": settings.interaction_half_life_days,
-                },
-            )
-        ).sort("user", "item")
+    def interactions(sql_file: str, params: dict[str, object]) -> Interactions:
+        frame = indexed(query_frame(con, sql_file, params)).sort("user", "item")
         return Interactions(
             frame["user"].to_numpy().astype(np.int64),
             frame["item"].to_numpy().astype(np.int64),
@@ -107,8 +98,18 @@ def load_inputs(
     inputs = RecommenderInputs(
         n_users=customers.height,
         n_items=items.height,
-        train=interactions(cutoff),
-        full=interactions(as_of),
+        train=interactions(
+            "recommender/interactions.sql",
+            {
+                "end_date": cutoff,
+                "weight_view": settings.interaction_weight_view,
+                "weight_cart": settings.interaction_weight_cart,
+                "weight_purchase": settings.interaction_weight_purchase,
+                "half_life_days": settings.interaction_half_life_days,
+            },
+        ),
+        # the features the night built for as_of: the same definition, already aggregated
+        full=interactions("recommender/interactions_at_as_of.sql", {}),
         held_out=bought(cutoff, as_of),
         exclude_at_cutoff=bought(cutoff - window, cutoff),
         exclude_at_as_of=bought(as_of - window, as_of),

@@ -1,4 +1,4 @@
--- Training interactions as of $end_date (the holdout cutoff for evaluation, as_of to serve).
+-- Training interactions as of $end_date (the holdout cutoff; as_of reads the feature table).
 select customer_id, sku, weight
 from features.weighted_interactions(
     $end_date, $weight_view, $weight_cart, $weight_purchase, $half_life_days
