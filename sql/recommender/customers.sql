@@ -1,5 +1,6 @@
--- Every customer known up to $as_of (bought, or browsed while identified), with the country
--- of their latest order line (NULL when they never ordered).
+-- Every customer or visitor id seen up to $as_of (bought, or browsed under a visitor id that
+-- returns with its cookie; a signed-in visitor's id is the customer id), with the country of
+-- their latest order line (NULL when they never ordered).
 with buyers as (
     select customer_id, arg_max(country, ordered_at) as country
     from staging.stg_orders
