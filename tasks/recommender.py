@@ -28,6 +28,7 @@ from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_frame, run_sql
 from tasks.branch import BranchResult
+from tasks.features import feature_params
 from tasks.runs import RunContext
 from tasks.tracking import (
     finish_child_run,
@@ -98,15 +99,10 @@ def load_inputs(
     inputs = RecommenderInputs(
         n_users=customers.height,
         n_items=items.height,
+        # the cutoff's interactions bind the weights exactly as the features do (one mapping
+        # from settings, tasks.features.feature_params), so they match `full`'s
         train=interactions(
-            "recommender/interactions.sql",
-            {
-                "end_date": cutoff,
-                "weight_view": settings.interaction_weight_view,
-                "weight_cart": settings.interaction_weight_cart,
-                "weight_purchase": settings.interaction_weight_purchase,
-                "half_life_days": settings.interaction_half_life_days,
-            },
+            "recommender/interactions.sql", {**feature_params(settings, cutoff), "end_date": cutoff}
         ),
         # the features the night built for as_of: the same definition, already aggregated
         full=interactions("recommender/interactions_at_as_of.sql", {}),
