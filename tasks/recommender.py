@@ -40,6 +40,7 @@ from tasks.tracking import (
 
 REGISTERED_MODEL = "nightshift-recommender"
 MART = "recommendations"
+LIST_SOURCE = pl.Enum(["mf", "cold_start"])
 
 
 def recommender_config(settings: Settings, n_items: int) -> RecommenderConfig:
@@ -124,10 +125,11 @@ def input_digest(inputs: RecommenderInputs) -> str:
     return digest.hexdigest()
 
 
-def recommendation_rows(
-    outcome: RecommenderOutcome, customers: pl.DataFrame, items: pl.DataFrame
-) -> pl.DataFrame:
-    """The lists as (customer_id, rank, sku, score, source) rows, padding dropped."""
+def recommendation_picks(outcome: RecommenderOutcome) -> pl.DataFrame:
+    """The lists as (user, rank, item, score, source) index rows, padding dropped.
+
+    Indices, not ids: the large shop's 22M rows joined to their customer ids and SKUs in
+    Polars held 3.5 GB at once; DuckDB joins and sorts them within its memory limit."""
     parts = []
     for source, users, picked, scores in (
         ("mf", outcome.warm_users, outcome.warm_items, outcome.warm_scores),
@@ -142,17 +144,36 @@ def recommendation_rows(
                     "rank": np.tile(np.arange(1, k + 1), users.size)[keep],
                     "item": picked.ravel()[keep],
                     "score": scores.ravel()[keep],
-                    "source": source,
+                    "source": pl.Series(values=[source], dtype=LIST_SOURCE).new_from_index(
+                        0, int(keep.sum())
+                    ),
                 },
-                schema_overrides={"user": pl.UInt32, "item": pl.UInt32},
+                schema_overrides={"user": pl.UInt32, "rank": pl.Int16, "item": pl.UInt32},
             )
         )
-    rows = pl.concat(parts)
-    return (
-        rows.join(customers.select("user", "customer_id"), on="user")
-        .join(items.select("item", "sku"), on="item")
-        .select("customer_id", "rank", "sku", "score", "source")
-    )
+    return pl.concat(parts)
+
+
+def publish_recommendations(
+    con: duckdb.DuckDBPyConnection,
+    picks: pl.DataFrame,
+    customers: pl.DataFrame,
+    items: pl.DataFrame,
+    lineage: dict[str, object],
+) -> None:
+    """Build marts.recommendations from the picks and the frames that map indices to ids."""
+    frames = {
+        "recommendation_picks": picks,
+        "recommendation_customers": customers.select("user", "customer_id"),
+        "recommendation_items": items.select("item", "sku"),
+    }
+    for name, frame in frames.items():
+        con.register(name, frame)
+    try:
+        run_sql(con, "marts/recommendations.sql", lineage)
+    finally:
+        for name in frames:
+            con.unregister(name)
 
 
 @task(name="recommender", cache_policy=NO_CACHE)
@@ -236,27 +257,20 @@ def run_recommender(settings: Settings, run: RunContext) -> BranchResult:
             )
             if outcome.promoted:
                 model = f"{REGISTERED_MODEL}/{version}"
-        rows = recommendation_rows(outcome, customers, items)
+        picks = recommendation_picks(outcome)
         with open_warehouse(settings) as con:
-            con.register("recommendation_rows", rows)
-            try:
-                run_sql(
-                    con,
-                    "marts/recommendations.sql",
-                    {
-                        "model": model,
-                        "as_of": run.as_of,
-                        "run_id": run.run_id,
-                        "mlflow_run_id": child,
-                    },
-                )
-            finally:
-                con.unregister("recommendation_rows")
+            publish_recommendations(
+                con,
+                picks,
+                customers,
+                items,
+                {"model": model, "as_of": run.as_of, "run_id": run.run_id, "mlflow_run_id": child},
+            )
     except BaseException:
         finish_child_run(settings, child, failed=True)
         raise
     finish_child_run(settings, child)
-    logger.info("recommender: %s; published %s (%d rows)", outcome.gate_reason, model, rows.height)
+    logger.info("recommender: %s; published %s (%d rows)", outcome.gate_reason, model, picks.height)
     return BranchResult(
         name="recommender",
         marts=[MART],

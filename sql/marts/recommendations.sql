@@ -1,18 +1,22 @@
--- The published recommendations: top-k products per known customer, from the frame the
--- recommender task registers as `recommendation_rows`, stamped with lineage.
+-- The published recommendations: top-k products per known customer, stamped with lineage.
+-- The recommender task registers its picks as indices (`recommendation_picks`) beside the
+-- frames that map them to customer ids and SKUs, so the join and the sort of tens of
+-- millions of rows run here, within DuckDB's memory limit, not in Python.
 create or replace table marts.recommendations as
 with final as (
     select
-        cast(customer_id as varchar) as customer_id,
-        cast(rank as integer) as rank,
-        cast(sku as varchar) as sku,
-        cast(score as double) as score,
-        cast(source as varchar) as source,
+        cast(customers.customer_id as varchar) as customer_id,
+        cast(picks.rank as integer) as rank,
+        cast(items.sku as varchar) as sku,
+        cast(picks.score as double) as score,
+        cast(picks.source as varchar) as source,
         cast($model as varchar) as model,
         cast($as_of as date) as as_of,
         cast($run_id as varchar) as run_id,
         cast($mlflow_run_id as varchar) as mlflow_run_id
-    from recommendation_rows
+    from recommendation_picks as picks
+    inner join recommendation_customers as customers on customers.user = picks.user
+    inner join recommendation_items as items on items.item = picks.item
 )
 
 select * from final
