@@ -542,7 +542,9 @@ def ingest_landing(settings: Settings, run_id: str, full_refresh: bool = False) 
                 reloaded={item.source_file for item in pending},
                 full=full_refresh,
             )
-            run_sql(con, "staging/row_accounts.sql", {"run_id": run_id})
+            if summary.staging_judged != "nothing":
+                run_sql(con, "staging/quarantine_rows.sql")
+            run_sql(con, "staging/row_audit.sql", {"run_id": run_id})
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

@@ -1,29 +1,7 @@
--- After the stg_* files ran: rebuild quarantine.rows from every rule-breaking distinct row and
--- write this run's row accounting. Each distinct row is staged or quarantined and its other
--- `copies - 1` copies are duplicates, so rows_in = rows_staged + rows_quarantined +
--- rows_duplicate holds by construction; the tests check it against planted counts.
-delete from quarantine.rows;
-
-insert into quarantine.rows
-with every_check as (
-    select 'orders' as source_table, load_id, source_file, source_row, row_status, reason, detail, record from staging.judged_orders
-    union all
-    select 'events', load_id, source_file, source_row, row_status, reason, detail, record from staging.judged_events
-    union all
-    select 'products', load_id, source_file, source_row, row_status, reason, detail, record from staging.judged_products
-    union all
-    select 'inventory', load_id, source_file, source_row, row_status, reason, detail, record from staging.judged_inventory
-),
-
-final as (
-    select load_id as run_id, source_table, source_file, source_row, reason, detail, record
-    from every_check
-    where row_status = 'quarantined'
-)
-
-select * from final
-order by source_table, source_file, source_row;
-
+-- This run's row accounting, from the judged tables. Each distinct row is staged or
+-- quarantined and its other `copies - 1` copies are duplicates, so rows_in = rows_staged +
+-- rows_quarantined + rows_duplicate holds by construction; the tests check it against
+-- planted counts.
 insert into meta.row_audit
 with every_check as (
     select 'orders' as table_name, row_status, copies from staging.judged_orders
