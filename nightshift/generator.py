@@ -22,7 +22,9 @@ The generator plants structure that each model family must recover, and records 
   units per line and lifetime: champion, loyal, wholesale, occasional, new, lapsed.
 - **Returns**: about 3% of lines are returned 1-30 days later as order `R<order_id>` with
   the same line number and a negative quantity.
-- **Inventory**: one snapshot per SKU at the end date with lead times by category.
+- **Inventory**: one snapshot per SKU at the end date with lead times by category. Stock
+  covers 3-60 days of the SKU's demand but is at least a case of 1-6 units, and about 5% of
+  SKUs are out of stock.
 - **Dirty rows** (`truth/dirty_counts.json`): exact duplicates and rows that break one rule
   each (null_key, bad_value, bad_timestamp, future_timestamp, negative_price,
   non_product_sku, stock_adjustment, unknown_sku, bad_event_type, duplicate_key_conflict), at
@@ -627,10 +629,14 @@ def product_rows(world: World) -> pl.DataFrame:
 
 
 def inventory_rows(world: World, daily_units: np.ndarray, rng: np.random.Generator) -> pl.DataFrame:
-    """One snapshot per SKU at the end date; some SKUs are out of stock."""
+    """One snapshot per SKU at the end date; some SKUs are out of stock.
+
+    A shop stocks at least a case of what it lists: days of cover alone left 60% of the
+    `large` catalogue (its slow sellers) at zero, which no price can sell."""
     lead = np.array([c.lead_time_days for c in CATEGORIES])[world.category]
     cover = rng.uniform(3, 60, world.profile.skus)
-    on_hand = np.round(daily_units * cover).astype(np.int64)
+    case = rng.integers(1, 7, world.profile.skus)
+    on_hand = np.maximum(np.round(daily_units * cover), case).astype(np.int64)
     on_hand[rng.random(world.profile.skus) < 0.05] = 0
     on_order = np.where(rng.random(world.profile.skus) < 0.3, np.round(daily_units * lead), 0)
     std = pl.Series(np.round(lead * rng.uniform(0.1, 0.3, world.profile.skus), 1)).cast(pl.String)

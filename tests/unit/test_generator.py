@@ -132,6 +132,21 @@ def test_demand_follows_the_planted_multiplier_and_elasticity(tmp_path: Path) ->
     assert abs(np.median(estimates) - np.median(planted)) < 0.5  # price moves recover elasticity
 
 
+def test_inventory_stocks_a_case_of_every_sku_but_the_planted_stock_outs(tiny_shop: Path) -> None:
+    inventory = pl.read_csv(tiny_shop / "landing" / "inventory" / "*.csv", infer_schema=False)
+    on_hand = (
+        inventory.filter(pl.col("sku").str.starts_with("SKU"))
+        .unique("sku", keep="first")
+        .get_column("on_hand")
+        .cast(pl.Int64, strict=False)
+        .drop_nulls()
+    )
+    out_of_stock = (on_hand == 0).mean()
+    assert 0.01 <= out_of_stock <= 0.12  # about 5% planted; slow sellers still hold a case
+    assert on_hand.filter(on_hand > 0).min() >= 1
+    assert on_hand.filter(on_hand > 0).median() >= 3
+
+
 def test_customers_buy_items_their_factors_favour(tiny_shop: Path) -> None:
     users = pl.read_parquet(tiny_shop / "truth" / "user_factors.parquet")
     items = pl.read_parquet(tiny_shop / "truth" / "item_factors.parquet")
