@@ -119,6 +119,21 @@ _schema_lock = threading.Lock()
 SCHEMA_SENTINEL = "meta.feature_build"  # the last table schema/warehouse.sql creates
 
 
+@contextmanager
+def registered_frames(
+    con: duckdb.DuckDBPyConnection, frames: Mapping[str, pl.DataFrame]
+) -> Iterator[None]:
+    """Frames visible to SQL under their names for the block, unregistered after it even when
+    a statement fails: a mart's SQL reads a branch's rows this way, without a staging table."""
+    for name, frame in frames.items():
+        con.register(name, frame)
+    try:
+        yield
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Create the warehouse's schemas and base tables (idempotent), once per file and process."""
     key = str(path.resolve())

@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from models.demand import DemandConfig, DemandOutcome, DemandPanel, backtest_and_forecast
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
-from nightshift.warehouse import open_warehouse, query_frame, run_sql
+from nightshift.warehouse import open_warehouse, query_frame, registered_frames, run_sql
 from tasks.branch import BranchResult
 from tasks.runs import RunContext
 from tasks.tracking import (
@@ -221,21 +221,20 @@ def run_demand(settings: Settings, run: RunContext) -> BranchResult:
             if outcome.promoted:
                 model = f"{REGISTERED_MODEL}/{version}"
         rows = forecast_rows(outcome, products, run.as_of, config.horizon)
-        with open_warehouse(settings) as con:
-            con.register("demand_forecast_rows", rows)
-            try:
-                run_sql(
-                    con,
-                    "marts/demand_forecast.sql",
-                    {
-                        "model": model,
-                        "as_of": run.as_of,
-                        "run_id": run.run_id,
-                        "mlflow_run_id": child,
-                    },
-                )
-            finally:
-                con.unregister("demand_forecast_rows")
+        with (
+            open_warehouse(settings) as con,
+            registered_frames(con, {"demand_forecast_rows": rows}),
+        ):
+            run_sql(
+                con,
+                "marts/demand_forecast.sql",
+                {
+                    "model": model,
+                    "as_of": run.as_of,
+                    "run_id": run.run_id,
+                    "mlflow_run_id": child,
+                },
+            )
     except BaseException:
         finish_child_run(settings, child, failed=True)
         raise

@@ -26,7 +26,7 @@ from models.inventory import (
 )
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
-from nightshift.warehouse import open_warehouse, query_frame, run_sql
+from nightshift.warehouse import open_warehouse, query_frame, registered_frames, run_sql
 from tasks.branch import BranchResult
 from tasks.parallel import map_batches, one_thread_per_process
 from tasks.runs import RunContext
@@ -301,16 +301,15 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
         figure = plot_samples(published_rows, skus)
         tracking_client(settings).log_figure(child, figure, "sample_plans.png")
         frame = plan_frame(published_rows)
-        with open_warehouse(settings) as con:
-            con.register("inventory_plan_rows", frame)
-            try:
-                run_sql(
-                    con,
-                    "marts/inventory_plan.sql",
-                    {"as_of": run.as_of, "run_id": run.run_id, "mlflow_run_id": child},
-                )
-            finally:
-                con.unregister("inventory_plan_rows")
+        with (
+            open_warehouse(settings) as con,
+            registered_frames(con, {"inventory_plan_rows": frame}),
+        ):
+            run_sql(
+                con,
+                "marts/inventory_plan.sql",
+                {"as_of": run.as_of, "run_id": run.run_id, "mlflow_run_id": child},
+            )
     except BaseException:
         finish_child_run(settings, child, failed=True)
         raise

@@ -33,7 +33,13 @@ from models.pricing import (
 )
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
-from nightshift.warehouse import open_warehouse, query_frame, run_sql, table_exists
+from nightshift.warehouse import (
+    open_warehouse,
+    query_frame,
+    registered_frames,
+    run_sql,
+    table_exists,
+)
 from tasks.branch import BranchResult
 from tasks.parallel import one_thread_per_process
 from tasks.runs import RunContext
@@ -240,21 +246,20 @@ def run_pricing(settings: Settings, run: RunContext) -> BranchResult:
             log_flat(
                 settings, child, tags={"nightshift.infeasible": str(solution.infeasible)[:4000]}
             )
-        with open_warehouse(settings) as con:
-            con.register("price_recommendations_rows", rows)
-            try:
-                run_sql(
-                    con,
-                    "marts/price_recommendations.sql",
-                    {
-                        "model": model,
-                        "as_of": run.as_of,
-                        "run_id": run.run_id,
-                        "mlflow_run_id": child,
-                    },
-                )
-            finally:
-                con.unregister("price_recommendations_rows")
+        with (
+            open_warehouse(settings) as con,
+            registered_frames(con, {"price_recommendations_rows": rows}),
+        ):
+            run_sql(
+                con,
+                "marts/price_recommendations.sql",
+                {
+                    "model": model,
+                    "as_of": run.as_of,
+                    "run_id": run.run_id,
+                    "mlflow_run_id": child,
+                },
+            )
     except BaseException:
         finish_child_run(settings, child, failed=True)
         raise

@@ -8,7 +8,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from nightshift.settings import Settings
-from nightshift.warehouse import open_warehouse, run_sql
+from nightshift.warehouse import open_warehouse, registered_frames, run_sql
 from tasks.branch import BranchResult
 from tasks.retry import IO_RETRY
 from tasks.runs import RunContext
@@ -63,10 +63,6 @@ def build_model_quality(
     if not branches and not failures:
         return []
     frame = quality_rows(branches, failures)
-    with open_warehouse(settings) as con:
-        con.register("model_quality_rows", frame)
-        try:
-            run_sql(con, "marts/model_quality.sql", {"run_id": run.run_id, "as_of": run.as_of})
-        finally:
-            con.unregister("model_quality_rows")
+    with open_warehouse(settings) as con, registered_frames(con, {"model_quality_rows": frame}):
+        run_sql(con, "marts/model_quality.sql", {"run_id": run.run_id, "as_of": run.as_of})
     return [MART]

@@ -26,7 +26,7 @@ from models.recommender import (
 )
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
-from nightshift.warehouse import open_warehouse, query_frame, run_sql
+from nightshift.warehouse import open_warehouse, query_frame, registered_frames, run_sql
 from tasks.branch import BranchResult
 from tasks.features import feature_params
 from tasks.runs import RunContext
@@ -167,13 +167,8 @@ def publish_recommendations(
         "recommendation_customers": customers.select("user", "customer_id"),
         "recommendation_items": items.select("item", "sku"),
     }
-    for name, frame in frames.items():
-        con.register(name, frame)
-    try:
+    with registered_frames(con, frames):
         run_sql(con, "marts/recommendations.sql", lineage)
-    finally:
-        for name in frames:
-            con.unregister(name)
 
 
 @task(name="recommender", cache_policy=NO_CACHE)

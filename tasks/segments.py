@@ -25,7 +25,14 @@ from models.segments import (
 )
 from nightshift.runlog import task_logger
 from nightshift.settings import Settings
-from nightshift.warehouse import connect, open_warehouse, query_frame, run_sql, table_exists
+from nightshift.warehouse import (
+    connect,
+    open_warehouse,
+    query_frame,
+    registered_frames,
+    run_sql,
+    table_exists,
+)
 from tasks.branch import BranchResult
 from tasks.runs import RunContext
 from tasks.tracking import (
@@ -189,15 +196,10 @@ def run_segments(settings: Settings, run: RunContext) -> BranchResult:
         )  # fmt: skip
         profiles = profile_rows(customers, features, labels, names, centroids)
         lineage = {"as_of": run.as_of, "run_id": run.run_id, "mlflow_run_id": child}
-        with open_warehouse(settings) as con:
-            con.register("customer_segments_rows", segment_rows)
-            con.register("segment_profiles_rows", profiles)
-            try:
-                run_sql(con, "marts/customer_segments.sql", lineage)
-                run_sql(con, "marts/segment_profiles.sql", {**lineage, "model": model})
-            finally:
-                con.unregister("customer_segments_rows")
-                con.unregister("segment_profiles_rows")
+        frames = {"customer_segments_rows": segment_rows, "segment_profiles_rows": profiles}
+        with open_warehouse(settings) as con, registered_frames(con, frames):
+            run_sql(con, "marts/customer_segments.sql", lineage)
+            run_sql(con, "marts/segment_profiles.sql", {**lineage, "model": model})
     except BaseException:
         finish_child_run(settings, child, failed=True)
         raise

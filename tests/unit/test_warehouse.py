@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 
 import duckdb
+import polars as pl
 import pytest
 
 from nightshift.warehouse import (
     SQL_DIR,
     quote_identifier,
     quote_literal,
+    registered_frames,
     sql_statements,
     statement_params,
 )
@@ -25,6 +27,19 @@ def test_each_statement_gets_only_its_parameters() -> None:
 def test_a_missing_parameter_is_named() -> None:
     with pytest.raises(KeyError, match="as_of"):
         statement_params("select * from t where d <= $as_of", {})
+
+
+def test_registered_frames_are_gone_after_the_block_even_when_it_fails() -> None:
+    con = duckdb.connect()
+    frames = {"picks": pl.DataFrame({"user": [0, 1]}), "ids": pl.DataFrame({"user": [1]})}
+    with registered_frames(con, frames):
+        joined = con.execute("select count(*) from picks join ids using (user)").fetchall()
+    assert joined == [(1,)]
+    with pytest.raises(duckdb.BinderException), registered_frames(con, frames):
+        con.execute("select no_such_column from picks")
+    for name in frames:
+        with pytest.raises(duckdb.CatalogException):
+            con.execute(f"select * from {name}")
 
 
 def test_files_split_into_statements() -> None:
