@@ -9,7 +9,12 @@ item indices, padded with -1 where fewer than k exist.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 def csr_from_pairs(
@@ -82,20 +87,31 @@ def top_k_excluding(
     scores: np.ndarray, k: int, exclude: tuple[np.ndarray, np.ndarray] | None, users: np.ndarray
 ) -> np.ndarray:
     """Top-k item indices per row of `scores` (rows are `users`), best first, skipping
-    excluded items. Rows with fewer than k allowed items are padded with -1.
+    excluded items. Rows with fewer than k allowed items are padded with -1."""
+    import torch
+
+    return masked_top_k(torch.from_numpy(np.array(scores, copy=True)), k, exclude, users)[0]
+
+
+def masked_top_k(
+    scores: torch.Tensor, k: int, exclude: tuple[np.ndarray, np.ndarray] | None, users: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(items, scores) of the top k per row of a torch score matrix (rows are `users`, on any
+    device; overwritten where excluded), best first, -1 / -inf where fewer than k remain.
 
     The selection is torch's top-k: numpy's `argpartition` over every row took 80% of a
     `large` night's recommender (8 of 10 minutes for 1.1M users x 20,000 items); `topk` picks
-    the same items 30-50x faster.
+    the same items 30-50x faster, and only the k picks leave the device.
     """
     import torch
 
-    masked = torch.from_numpy(np.array(scores, copy=True))
     if exclude is not None:
-        rows, items = pairs_of(exclude, users)
-        masked[torch.from_numpy(rows), torch.from_numpy(items)] = float("-inf")
-    values, top = torch.topk(masked, min(k, masked.shape[1]), dim=1, sorted=True)
-    return np.where(torch.isfinite(values).numpy(), top.numpy(), -1)
+        row, item = (torch.from_numpy(a).to(scores.device) for a in pairs_of(exclude, users))
+        scores[row, item] = -torch.inf
+    values, top = torch.topk(scores, min(k, scores.shape[1]), dim=1, sorted=True)
+    values, top = values.cpu().numpy(), top.cpu().numpy()
+    found = np.isfinite(values)
+    return np.where(found, top, -1), np.where(found, values, -np.inf)
 
 
 def recommend_popular(

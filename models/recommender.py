@@ -35,7 +35,7 @@ import numpy as np
 
 from models.device import holds_torch_backends, torch_device
 from models.early_stopping import EarlyStopping
-from models.ranking import csr_from_pairs, ranking_metrics
+from models.ranking import csr_from_pairs, masked_top_k, ranking_metrics
 
 # "auto" starts from the SVD when the catalogue has this many items per factor. A truncated
 # SVD with as many factors as a small catalogue has directions fits its noise: on the unit
@@ -331,15 +331,12 @@ def recommend(
     """
     import torch
 
-    from models.ranking import pairs_of
-
     device = torch_device(model.config.device)
     user_factors = torch.from_numpy(model.user_factors)
     item_factors = torch.from_numpy(model.item_factors).to(device)
     item_bias = torch.from_numpy(model.item_bias).to(device)
     if allowed_items is not None:
         item_bias = item_bias.masked_fill(torch.from_numpy(~allowed_items).to(device), -torch.inf)
-    picks = min(k, item_bias.numel())
     out_items = np.full((users.size, k), -1, dtype=np.int64)
     out_scores = np.full((users.size, k), -np.inf)
     step = model.config.score_batch_users
@@ -349,14 +346,9 @@ def recommend(
             rows = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.int64))
             # addmm: one pass, where `@` then `+ item_bias` writes the matrix twice
             scores = torch.addmm(item_bias, user_factors[rows].to(device), item_factors.T)
-            if exclude is not None:
-                row, item = (torch.from_numpy(a).to(device) for a in pairs_of(exclude, chunk))
-                scores[row, item] = -torch.inf
-            values, top = torch.topk(scores, picks, dim=1, sorted=True)
-            values, top = values.cpu().numpy(), top.cpu().numpy()
-            found = np.isfinite(values)
-            out_items[start : start + chunk.size, :picks] = np.where(found, top, -1)
-            out_scores[start : start + chunk.size, :picks] = np.where(found, values, -np.inf)
+            top, values = masked_top_k(scores, k, exclude, chunk)
+            out_items[start : start + chunk.size, : top.shape[1]] = top
+            out_scores[start : start + chunk.size, : top.shape[1]] = values
     return out_items, out_scores
 
 
