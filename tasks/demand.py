@@ -228,12 +228,7 @@ def run_demand(settings: Settings, run: RunContext) -> BranchResult:
             run_sql(
                 con,
                 "marts/demand_forecast.sql",
-                {
-                    "model": model,
-                    "as_of": run.as_of,
-                    "run_id": run.run_id,
-                    "mlflow_run_id": child,
-                },
+                run.lineage(child, model=model),
             )
     except BaseException:
         finish_child_run(settings, child, failed=True)

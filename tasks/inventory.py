@@ -308,7 +308,7 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
             run_sql(
                 con,
                 "marts/inventory_plan.sql",
-                {"as_of": run.as_of, "run_id": run.run_id, "mlflow_run_id": child},
+                run.lineage(child),
             )
     except BaseException:
         finish_child_run(settings, child, failed=True)

@@ -253,12 +253,7 @@ def run_pricing(settings: Settings, run: RunContext) -> BranchResult:
             run_sql(
                 con,
                 "marts/price_recommendations.sql",
-                {
-                    "model": model,
-                    "as_of": run.as_of,
-                    "run_id": run.run_id,
-                    "mlflow_run_id": child,
-                },
+                run.lineage(child, model=model),
             )
     except BaseException:
         finish_child_run(settings, child, failed=True)

@@ -259,7 +259,7 @@ def run_recommender(settings: Settings, run: RunContext) -> BranchResult:
                 picks,
                 customers,
                 items,
-                {"model": model, "as_of": run.as_of, "run_id": run.run_id, "mlflow_run_id": child},
+                run.lineage(child, model=model),
             )
     except BaseException:
         finish_child_run(settings, child, failed=True)

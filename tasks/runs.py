@@ -28,6 +28,11 @@ class RunContext:
     flow_run_id: str | None
     mlflow_run_id: str | None
 
+    def lineage(self, mlflow_run_id: str, **extra: object) -> dict[str, object]:
+        """The bind parameters a branch's mart SQL stamps on every row: the night's as_of
+        and run_id, the branch's own MLflow child run, and any `extra` (e.g. its model)."""
+        return {"as_of": self.as_of, "run_id": self.run_id, "mlflow_run_id": mlflow_run_id, **extra}
+
 
 def new_run_id(as_of: date | None) -> str:
     """Sortable and unique: the business date, the UTC start time, and a random suffix."""

@@ -195,7 +195,7 @@ def run_segments(settings: Settings, run: RunContext) -> BranchResult:
             pca_y=pl.Series(result.pca[:, 1]),
         )  # fmt: skip
         profiles = profile_rows(customers, features, labels, names, centroids)
-        lineage = {"as_of": run.as_of, "run_id": run.run_id, "mlflow_run_id": child}
+        lineage = run.lineage(child)
         frames = {"customer_segments_rows": segment_rows, "segment_profiles_rows": profiles}
         with open_warehouse(settings) as con, registered_frames(con, frames):
             run_sql(con, "marts/customer_segments.sql", lineage)
