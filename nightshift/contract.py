@@ -10,10 +10,19 @@ A landing file is read into an all-text frame with its 1-based data row number
 A file that breaks one of them raises `ContractError` and nothing of it is loaded. Values are
 not judged here: a value that does not parse is a row problem, and rows are quarantined with a
 reason in SQL (`sql/staging/`), never fatal.
+
+A CSV record that cannot become a row of columns at all is a row problem too: more fields
+than the header (a delimiter inside an unquoted value), broken quoting, or bytes that are not
+UTF-8. Polars' fast reader refuses the whole file for one such record, so such a file is read
+again by `read_csv_tolerantly`, which hands back its good rows and those records (`Unparsed`,
+quarantined as `malformed_row` or `bad_encoding` with their text) separately. Only a quote
+that is never closed, which swallows the rest of the file, stays fatal, naming its line.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -307,3 +316,162 @@ def read_landing_file(path: Path, contract: TableContract, source_file: str) -> 
         frame = lazy.collect()
     require_rows(frame.height, source_file)
     return frame
+
+
+# Python's csv module holds a field to 128 KiB by default; a landing value may be longer
+CSV_FIELD_LIMIT = 1 << 24
+
+
+@dataclass(frozen=True)
+class Unparsed:
+    """A CSV record that cannot be a row of the contract's columns; it is quarantined."""
+
+    source_row: int  # 1-based record number, as the fast reader numbers rows
+    reason: str  # malformed_row | bad_encoding
+    detail: str
+    text: str  # the record's lines as they arrived, bytes that are not UTF-8 as \xNN
+
+
+@dataclass(frozen=True)
+class TolerantBatch:
+    """Up to a batch of a CSV file's rows (the columns `landing_rows` gives) and the records
+    among them that could not be parsed."""
+
+    rows: pl.DataFrame
+    unparsed: list[Unparsed]
+
+
+def _recording(lines: Iterator[str], consumed: list[str]) -> Iterator[str]:
+    """Pass lines through to the csv reader, keeping those of the record being read."""
+    for line in lines:
+        consumed.append(line)
+        yield line
+
+
+def _as_arrived(text: str) -> str:
+    """A record's text for the quarantine: undecodable bytes shown as \\xNN, no line end."""
+    return (
+        text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").rstrip("\r\n")
+    )
+
+
+def _not_utf8(fields: list[str], header: list[str]) -> str | None:
+    """Why a record's fields are not UTF-8, naming the column and the first bad byte."""
+    for name, value in zip(header, fields, strict=False):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            byte = ord(value[exc.start]) - 0xDC00
+            return f"column {name!r} holds byte 0x{byte:02x}, which is not UTF-8"
+    return "a value is not UTF-8"
+
+
+def read_csv_tolerantly(
+    path: Path, contract: TableContract, source_file: str, batch_rows: int = 250_000
+) -> Iterator[TolerantBatch]:
+    """Read a CSV landing file record by record with Python's csv module, for a file that the
+    fast reader refused: the rows it can hold, numbered and valued as `landing_rows` does
+    (empty strings and blank lines are nulls, missing trailing fields are nulls), and the
+    records it cannot, as `Unparsed`. Slower than Polars; only used for such files.
+
+    Raises:
+        ContractError: a quoted value is never closed (the rest of the file would be one
+            value), or the header breaks a file-level rule.
+    """
+    _, _, mapping = scan_checked(path, contract, source_file)
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+    consumed: list[str] = []
+    with (
+        path.open("rb") as raw,
+        io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="") as text,
+    ):
+        reader = csv.reader(_recording(text, consumed), strict=True)
+        header = next(reader)
+        missing = [name for name in mapping.values() if name not in header]
+        if missing:
+            raise ContractError(
+                source_file, "readable", f"cannot be parsed: header columns {missing} not found"
+            )
+        width = len(header)
+        positions = [
+            (c, header.index(mapping[c]) if c in mapping else None) for c in contract.column_names
+        ]
+        values: dict[str, list[str | None]] = {c: [] for c in contract.column_names}
+        rows: list[int] = []
+        unparsed: list[Unparsed] = []
+        record = 0
+        while True:
+            consumed.clear()
+            first_line = reader.line_num + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                if "unexpected end of data" in str(exc):
+                    raise ContractError(
+                        source_file,
+                        "readable",
+                        f"cannot be parsed: a quoted value that starts on line {first_line} "
+                        "of the file is never closed",
+                    ) from exc
+                record += 1
+                unparsed.append(
+                    Unparsed(
+                        record,
+                        "malformed_row",
+                        f"line {first_line} of the file is not valid CSV: {exc}",
+                        _as_arrived("".join(consumed)),
+                    )
+                )
+                continue
+            record += 1
+            problem = None
+            joined = "".join(consumed)
+            if len(fields) > width:
+                problem = (
+                    "malformed_row",
+                    f"line {first_line} of the file has {len(fields)} fields where the header "
+                    f"has {width} (a delimiter inside an unquoted value?)",
+                )
+            elif not joined.isascii() and not _encodes(joined):
+                problem = (
+                    "bad_encoding",
+                    f"line {first_line} of the file: {_not_utf8(fields, header)} "
+                    "(save the file as UTF-8)",
+                )
+            if problem is not None:
+                unparsed.append(Unparsed(record, *problem, _as_arrived(joined)))
+                continue
+            rows.append(record)
+            for column, position in positions:
+                value = (
+                    fields[position] if position is not None and position < len(fields) else None
+                )
+                values[column].append(value or None)
+            if len(rows) >= batch_rows:
+                yield _tolerant_batch(rows, values, unparsed)
+                rows, unparsed = [], []
+                values = {c: [] for c in contract.column_names}
+        if rows or unparsed:
+            yield _tolerant_batch(rows, values, unparsed)
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _tolerant_batch(
+    rows: list[int], values: dict[str, list[str | None]], unparsed: list[Unparsed]
+) -> TolerantBatch:
+    frame = pl.DataFrame(
+        {
+            "source_row": pl.Series(rows, dtype=pl.Int64),
+            **{c: pl.Series(v, dtype=pl.String) for c, v in values.items()},
+        }
+    )
+    return TolerantBatch(frame, list(unparsed))

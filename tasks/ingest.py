@@ -31,9 +31,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,10 +45,17 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from nightshift import contract
-from nightshift.errors import NightshiftError
+from nightshift.errors import ContractError, NightshiftError
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
-from nightshift.warehouse import open_warehouse, query_sql, quote_identifier, run_sql, sql_digests
+from nightshift.warehouse import (
+    open_warehouse,
+    query_sql,
+    quote_identifier,
+    registered_frames,
+    run_sql,
+    sql_digests,
+)
 from tasks.retry import IO_RETRY
 
 # meta.row_audit's counts, in the order the ingest log names them
@@ -175,6 +184,49 @@ def write_parquet_atomically(rows: pl.DataFrame | pl.LazyFrame, path: Path) -> N
     os.replace(partial, path)
 
 
+def with_source_file(
+    rows: pl.LazyFrame | pl.DataFrame, table: str, source_file: str
+) -> pl.LazyFrame | pl.DataFrame:
+    """A landing file's rows as the archive holds them: the file they came from, then the
+    row number and the contract's columns."""
+    return rows.select(pl.lit(source_file).alias("source_file"), *raw_columns(table)[1:])
+
+
+def write_batches_atomically(batches: Iterator[pl.DataFrame], path: Path, empty_like: Path) -> None:
+    """Write frames one after another into one Parquet file, under a temporary name then
+    renamed, as write_parquet_atomically does: the tolerant CSV reader's batches never sit in
+    memory together. A file with no row gets the columns of `empty_like`."""
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    writer = None
+    try:
+        for batch in batches:
+            table = batch.to_arrow()
+            if writer is None:
+                writer = pq.ParquetWriter(
+                    partial, table.schema, compression="lz4", write_statistics=False
+                )
+            writer.write_table(table.cast(writer.schema))
+        if writer is None:
+            shutil.copyfile(empty_like, partial)
+        else:
+            writer.close()
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, path)
+
+
+def unparsed_frame(unparsed: list[contract.Unparsed]) -> pl.DataFrame:
+    """The unparsed records of a file, as raw/record_unparsed_rows.sql reads them."""
+    schema = {"source_row": pl.Int64, "reason": pl.String, "detail": pl.String, "text": pl.String}
+    return pl.DataFrame([asdict(u) for u in unparsed], schema=schema)
+
+
 def parquet_rows(path: Path) -> int:
     """Rows in a Parquet file, from its footer."""
     return pl.scan_parquet(path).select(pl.len()).collect().item()
@@ -202,24 +254,58 @@ def archive_raw_file(
     """Archive one landing file's rows as they arrived and record it as the file's current
     content, replacing an earlier version; returns the rows loaded.
 
+    A CSV file that Polars refuses is read again record by record: its rows are archived as
+    usual and the records that are not rows go to meta.unparsed_rows, to be quarantined.
+
     Raises:
         ContractError: the file cannot be parsed, or has a header but no data rows.
     """
-    rows = contract.landing_rows(item.path, contract.CONTRACTS[item.table], item.source_file)
+    table_contract = contract.CONTRACTS[item.table]
+    rows = contract.landing_rows(item.path, table_contract, item.source_file)
     archive_file = archive_file_for(item)
     archive_path = settings.home / archive_file
-    with contract.parse_errors_named(item.path, item.source_file):
-        write_parquet_atomically(
-            rows.select(
-                pl.lit(item.source_file).alias("source_file"), *raw_columns(item.table)[1:]
-            ),
-            archive_path,
+    unparsed: list[contract.Unparsed] = []
+    try:
+        with contract.parse_errors_named(item.path, item.source_file):
+            write_parquet_atomically(
+                with_source_file(rows, item.table, item.source_file), archive_path
+            )
+    except ContractError:
+        if item.path.suffix.lower() != ".csv":
+            raise
+        # a record Polars cannot parse fails the whole file there: read it record by record
+        # and keep the records that are not rows for the quarantine
+        task_logger(__name__).warning(
+            "%s: the fast CSV reader refused the file; reading it record by record",
+            item.source_file,
         )
-    rows_loaded = parquet_rows(archive_path)
+
+        def rows_keeping_unparsed() -> Iterator[pl.DataFrame]:
+            for batch in contract.read_csv_tolerantly(item.path, table_contract, item.source_file):
+                unparsed.extend(batch.unparsed)
+                yield with_source_file(batch.rows, item.table, item.source_file)
+
+        write_batches_atomically(
+            rows_keeping_unparsed(), archive_path, empty_archive_file(settings, item.table)
+        )
+    rows_loaded = parquet_rows(archive_path) + len(unparsed)
     if rows_loaded == 0:
         archive_path.unlink()
     contract.require_rows(rows_loaded, item.source_file)
     run_sql(con, "raw/forget_file.sql", {"source_file": item.source_file})
+    if unparsed:
+        task_logger(__name__).warning(
+            "%s: %d record(s) could not be parsed and are quarantined (first: %s)",
+            item.source_file,
+            len(unparsed),
+            unparsed[0].detail,
+        )
+        with registered_frames(con, {"unparsed_rows_frame": unparsed_frame(unparsed)}):
+            run_sql(
+                con,
+                "raw/record_unparsed_rows.sql",
+                {"source_table": item.table, "source_file": item.source_file},
+            )
     run_sql(
         con,
         "raw/record_loaded_file.sql",

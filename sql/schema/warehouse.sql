@@ -19,7 +19,7 @@ comment on column quarantine.rows.run_id is 'The run that loaded the row.';
 comment on column quarantine.rows.source_table is 'Contract table: orders, events, products or inventory.';
 comment on column quarantine.rows.source_file is 'Landing file, relative to the landing folder.';
 comment on column quarantine.rows.source_row is '1-based data row in that file (the header is not counted).';
-comment on column quarantine.rows.reason is 'Rule code: null_key, bad_value, bad_timestamp, future_timestamp, negative_price, non_product_sku, stock_adjustment, unknown_sku, bad_event_type, duplicate_key_conflict.';
+comment on column quarantine.rows.reason is 'Rule code: malformed_row, bad_encoding, null_key, bad_value, bad_timestamp, future_timestamp, negative_price, non_product_sku, stock_adjustment, unknown_sku, bad_event_type, duplicate_key_conflict.';
 comment on column quarantine.rows.detail is 'What was wrong, in words, naming the column and value.';
 comment on column quarantine.rows.record is 'The raw row as JSON.';
 
@@ -37,6 +37,22 @@ create table if not exists meta.loaded_files (
 alter table meta.loaded_files add column if not exists archive_file varchar;
 comment on table meta.loaded_files is 'The landing files held in the raw archive, with the SHA-256 they had when loaded.';
 comment on column meta.loaded_files.archive_file is 'The file''s rows exactly as they arrived (text, with source_file and source_row), as Parquet; relative to NIGHTSHIFT_HOME.';
+
+create table if not exists meta.unparsed_rows (
+    source_table varchar,
+    source_file varchar,
+    source_row bigint,
+    reason varchar,
+    detail varchar,
+    text varchar
+);
+comment on table meta.unparsed_rows is 'CSV records of the loaded files that could not be parsed into the contract''s columns, kept here because the raw archive holds columns: they are quarantined as malformed_row or bad_encoding.';
+comment on column meta.unparsed_rows.source_table is 'Contract table: orders, events, products or inventory.';
+comment on column meta.unparsed_rows.source_file is 'Landing file, relative to the landing folder.';
+comment on column meta.unparsed_rows.reason is 'malformed_row (more fields than the header, or broken quoting) or bad_encoding (not UTF-8).';
+comment on column meta.unparsed_rows.detail is 'What was wrong, in words, naming the line of the file.';
+comment on column meta.unparsed_rows.source_row is '1-based record in the file, numbered as the rows beside it in the raw archive.';
+comment on column meta.unparsed_rows.text is 'The record''s lines as they arrived; bytes that are not UTF-8 are shown as \xNN.';
 
 create table if not exists meta.row_audit (
     run_id varchar,

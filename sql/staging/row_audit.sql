@@ -11,6 +11,9 @@ with every_check as (
     select 'products', row_status, copies from staging.judged_products
     union all
     select 'inventory', row_status, copies from staging.judged_inventory
+    union all
+    -- an unparsed CSV record is quarantined as it is: it has no columns to find copies by
+    select source_table, 'quarantined', 1 from meta.unparsed_rows
 ),
 
 tables as (

@@ -130,3 +130,73 @@ def test_line_of_finds_the_line_a_fragment_starts_on_across_chunk_edges(
         assert contract.line_of(path, line.encode(), chunk_size) == number
     assert contract.line_of(path, b'"zz\nzz', chunk_size) == 4
     assert contract.line_of(path, b"not there", chunk_size) is None
+
+
+def tolerant_read(path: Path, batch_rows: int = 250_000) -> contract.TolerantBatch:
+    batches = list(contract.read_csv_tolerantly(path, contract.ORDERS, "orders/o.csv", batch_rows))
+    return contract.TolerantBatch(
+        pl.concat([b.rows for b in batches]), [u for b in batches for u in b.unparsed]
+    )
+
+
+def test_the_tolerant_reader_gives_the_fast_readers_rows_for_a_file_both_can_read(
+    tmp_path: Path,
+) -> None:
+    """A file that fell back to the tolerant reader must be numbered and valued as the fast
+    reader would have: BOM, CRLF, quoted delimiters and newlines, blank lines (null rows),
+    short rows (null tails) and empty fields (nulls)."""
+    lines = [
+        "\ufefforder_id,line_no,customer_id,sku,quantity,unit_price,ordered_at,country,channel",
+        'A1,1,C1,SKU1,2,3.50,2024-01-02 10:00:00,"Korea, Republic of",web',
+        "",
+        'A1,2,,SKU2,1,1,2024-01-02 10:00:00,"two\nlines",',
+        "A2,1,C2,SKU3,1,1",
+        "A3,1,C3,SKU4,1,1,2024-01-02 10:00:00,Curaçao,app",
+    ]
+    path = tmp_path / "o.csv"
+    path.write_bytes("\r\n".join(lines).encode() + b"\r\n")
+    fast = contract.read_landing_file(path, contract.ORDERS, "orders/o.csv")
+    tolerant = tolerant_read(path, batch_rows=2)
+    assert tolerant.unparsed == []
+    assert tolerant.rows.to_dicts() == fast.to_dicts()
+    assert fast.height == 5 and fast["country"][3] is None
+
+
+def test_the_tolerant_reader_keeps_records_that_are_not_rows_apart(tmp_path: Path) -> None:
+    header = b"order_id,line_no,customer_id,sku,quantity,unit_price,ordered_at,country,channel"
+    body = [
+        b"A1,1,C1,SKU1,2,3.50,2024-01-02 10:00:00,UK,web",
+        b"A1,2,C1,SKU2,2,3.50,2024-01-02 10:00:00,UK,web,gift wrap",  # a field too many
+        b'A1,3,C1,SKU3,2,3.50,2024-01-02 10:00:00,12" vinyl,web',  # a stray quote: fine
+        "A1,4,C1,SKU4,2,3.50,2024-01-02 10:00:00,Curaçao,web".encode("latin-1"),
+        b'A1,5,C1,SKU5,2,3.50,2024-01-02 10:00:00,"UK"x,web',  # text after a closing quote
+        b"A1,6,C1,SKU6,2,3.50,2024-01-02 10:00:00,UK,web",
+    ]
+    path = tmp_path / "o.csv"
+    path.write_bytes(b"\n".join([header, *body]) + b"\n")
+    with pytest.raises(ContractError):  # the fast reader refuses the whole file
+        contract.read_landing_file(path, contract.ORDERS, "orders/o.csv")
+    read = tolerant_read(path, batch_rows=2)
+    assert read.rows["source_row"].to_list() == [1, 3, 6]
+    assert read.rows["country"].to_list() == ["UK", '12" vinyl', "UK"]
+    assert [(u.source_row, u.reason) for u in read.unparsed] == [
+        (2, "malformed_row"),
+        (4, "bad_encoding"),
+        (5, "malformed_row"),
+    ]
+    too_many, latin, quoted = read.unparsed
+    assert too_many.detail.startswith("line 3 of the file has 10 fields where the header has 9")
+    assert too_many.text == body[1].decode()
+    assert latin.detail.startswith("line 5 of the file: column 'country' holds byte 0xe7")
+    assert latin.text == "A1,4,C1,SKU4,2,3.50,2024-01-02 10:00:00,Cura\\xe7ao,web"
+    assert quoted.detail.startswith("line 6 of the file is not valid CSV")
+
+
+def test_a_quote_never_closed_is_fatal_and_names_its_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "o.csv", GOOD_ORDERS + 'A1,2,C1,SKU2,1,1,2024-01-02 10:00:00,"UK,web\nA1,3\n'
+    )
+    with pytest.raises(ContractError) as err:
+        list(contract.read_csv_tolerantly(path, contract.ORDERS, "orders/o.csv"))
+    assert "orders/o.csv: cannot be parsed: a quoted value that starts on line 3" in str(err.value)
+    assert "rule: readable" in str(err.value)

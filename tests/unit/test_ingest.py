@@ -20,7 +20,7 @@ from tests.conftest import planted_counts, settings_at, table_checksum
 
 CHECKED_TABLES = (
     "staging.stg_orders", "staging.stg_events", "staging.stg_products", "staging.stg_inventory",
-    "quarantine.rows", "meta.loaded_files",
+    "quarantine.rows", "meta.loaded_files", "meta.unparsed_rows",
 )  # fmt: skip
 
 
@@ -380,7 +380,7 @@ def test_a_bad_file_loads_nothing_and_names_itself(tiny_home: Path) -> None:
         (
             "user_id,session_id,sku,event_type,ts\nC1,S1,SKU1,view,2024-06-30 09:00:00\n"
             'C1,S1,"SKU1,view,2024-06-30 10:00:00\n',
-            "not properly escaped. (line 3 of the file) (rule: readable)",
+            "a quoted value that starts on line 3 of the file is never closed (rule: readable)",
         ),
     ],
 )
@@ -452,6 +452,55 @@ def test_rules_quarantine_with_row_and_column_in_the_detail(tmp_path: Path) -> N
     ]
     assert returns == [(-1,)]  # a return is staged, not quarantined
     assert "products: derived from order lines (no catalogue landed)" in summary.defaults_used
+
+
+def test_csv_records_that_are_not_rows_are_quarantined_and_the_file_still_loads(
+    tmp_path: Path,
+) -> None:
+    """One record with a field too many, broken quoting or bytes that are not UTF-8 used to
+    fail the whole ingest; now each is quarantined with its line and text, the rest stage,
+    the accounting holds, a rerun changes nothing and a corrected file takes them away."""
+    path = tmp_path / "landing" / "orders" / "day1.csv"
+    good = "A1,1,C1,SKU1,2,3.50,2024-01-02 10:00:00,UK,web"
+    rows = [
+        good,
+        "A1,2,C1,SKU2,2,3.50,2024-01-02 10:00:00,UK,web,gift wrap",
+        'A1,3,C1,SKU3,2,3.50,2024-01-02 10:00:00,"UK"x,web',
+        "A1,4,C1,SKU4,2,3.50,2024-01-02 10:00:00,Curaçao,web",
+        'A1,5,C1,SKU5,1,3.50,2024-01-02 10:00:00,12" vinyl,web',
+        good,
+    ]
+    write_orders(path, rows)
+    path.write_bytes(path.read_bytes().replace("ç".encode(), "ç".encode("latin-1")))
+    summary = ingest_landing.fn(settings_at(tmp_path), "run-1")
+    assert summary.audit["orders"] == {
+        "rows_in": 6, "rows_staged": 2, "rows_quarantined": 3, "rows_duplicate": 1, "rows_new": 6,
+    }  # fmt: skip
+    assert summary.quarantined_by_reason["orders"] == {"malformed_row": 2, "bad_encoding": 1}
+    with open_warehouse(settings_at(tmp_path), read_only=True) as con:
+        quarantined = con.execute(
+            "select run_id, source_row, reason, detail, record from quarantine.rows "
+            "order by source_row"
+        ).fetchall()
+        staged = con.execute("select sku, country from staging.stg_orders order by 1").fetchall()
+    assert [(run, row, reason) for run, row, reason, _, _ in quarantined] == [
+        ("run-1", 2, "malformed_row"),
+        ("run-1", 3, "malformed_row"),
+        ("run-1", 4, "bad_encoding"),
+    ]
+    assert "line 3 of the file has 10 fields where the header has 9" in quarantined[0][3]
+    assert json.loads(quarantined[0][4]) == {"text": rows[1]}
+    assert json.loads(quarantined[2][4]) == {"text": rows[3].replace("ç", "\\xe7")}
+    assert staged == [("SKU1", "UK"), ("SKU5", '12" vinyl')]
+
+    before = warehouse_checksums(tmp_path)
+    assert ingest_landing.fn(settings_at(tmp_path), "run-2").files_loaded == []
+    assert warehouse_checksums(tmp_path) == before
+
+    write_orders(path, [good, rows[1].removesuffix(",gift wrap")])
+    corrected = ingest_landing.fn(settings_at(tmp_path), "run-3")
+    assert corrected.audit["orders"]["rows_in"] == 2
+    assert corrected.quarantined_by_reason.get("orders", {}) == {}
 
 
 def test_without_orders_ingest_says_what_to_do(tmp_path: Path) -> None:
