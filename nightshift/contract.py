@@ -193,9 +193,22 @@ def check_columns(source_file: str, schema: pl.Schema, contract: TableContract) 
             source_file,
             "required_column",
             f"missing required column(s) {', '.join(missing)} for {contract.name}; "
-            f"found {', '.join(schema.names()) or 'no columns'}",
+            f"found {', '.join(schema.names()) or 'no columns'}{delimiter_hint(schema, contract)}",
         )
     return mapping
+
+
+def delimiter_hint(schema: pl.Schema, contract: TableContract) -> str:
+    """Advice for a CSV whose whole header read as one column because it is separated by
+    something other than commas (a spreadsheet's ';' export, a tab-separated file)."""
+    if len(schema) != 1:
+        return ""
+    (header,) = schema.names()
+    for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+        names = {part.strip().lower() for part in header.split(delimiter)}
+        if len(names) > 1 and names & set(contract.column_names):
+            return f" (the header is separated by {name}: landing CSV files must use commas)"
+    return ""
 
 
 def as_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:

@@ -200,3 +200,14 @@ def test_a_quote_never_closed_is_fatal_and_names_its_line(tmp_path: Path) -> Non
         list(contract.read_csv_tolerantly(path, contract.ORDERS, "orders/o.csv"))
     assert "orders/o.csv: cannot be parsed: a quoted value that starts on line 3" in str(err.value)
     assert "rule: readable" in str(err.value)
+
+
+@pytest.mark.parametrize(("delimiter", "name"), [(";", "semicolons"), ("\t", "tabs")])
+def test_a_header_separated_by_something_else_than_commas_says_so(
+    tmp_path: Path, delimiter: str, name: str
+) -> None:
+    path = write(tmp_path, "orders.csv", GOOD_ORDERS.replace(",", delimiter))
+    with pytest.raises(ContractError) as err:
+        contract.read_landing_file(path, contract.ORDERS, "orders/orders.csv")
+    assert f"the header is separated by {name}: landing CSV files must use commas" in str(err.value)
+    assert "rule: required_column" in str(err.value)
