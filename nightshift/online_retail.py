@@ -22,6 +22,7 @@ is row n of the source. Mapping rules:
   gets the number of its first copy, so ingest counts it as a duplicate, not a conflict.
 - InvoiceDate is UK local time (Europe/London) and is written as UTC with its offset.
 - CustomerID is a float in the original file (17850.0) and is written as text (17850).
+- A CSV that is not UTF-8 is read as Windows-1252 (`scan_csv_any_encoding`).
 - The product catalogue is derived from the lines of every Online Retail file mapped into
   the landing folder, so files mapped one after the other (yearly exports, sheets saved as
   CSV) share one catalogue, `landing/products/online_retail.parquet`, instead of two that
@@ -38,6 +39,9 @@ is row n of the source. Mapping rules:
 
 from __future__ import annotations
 
+import codecs
+import io
+import logging
 import re
 from pathlib import Path
 
@@ -111,7 +115,7 @@ def scan_online_retail(path: Path) -> pl.LazyFrame:
     if suffix == ".parquet":
         lazy = pl.scan_parquet(path)
     elif suffix == ".csv":
-        lazy = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy")
+        lazy = scan_csv_any_encoding(path)
     elif suffix in EXCEL_SUFFIXES:
         lazy = read_workbook(path).lazy()
     else:
@@ -120,6 +124,36 @@ def scan_online_retail(path: Path) -> pl.LazyFrame:
         )
     mapping = detect_layout(path.name, lazy.collect_schema().names())
     return lazy.select([pl.col(src).alias(dst) for src, dst in mapping.items()])
+
+
+def is_utf8(path: Path, chunk_size: int = 1 << 24) -> bool:
+    """Whether a file's bytes are UTF-8, read in chunks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(chunk_size), b""):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def scan_csv_any_encoding(path: Path) -> pl.LazyFrame:
+    """A CSV export as text. Exports of Online Retail are often Windows-1252, not UTF-8
+    (Excel's 'CSV' and the widely copied Kaggle file: '£' is byte 0xA3), and reading them as
+    UTF-8 with replacement would turn the pound signs in descriptions into U+FFFD. So a file
+    that is not UTF-8 is decoded as Windows-1252 (Latin-1 where Windows-1252 leaves a byte
+    undefined), in memory: these files are tens of MB."""
+    if is_utf8(path):
+        return pl.scan_csv(path, infer_schema=False)
+    raw = path.read_bytes()
+    try:
+        text, encoding = raw.decode("cp1252"), "Windows-1252"
+    except UnicodeDecodeError:
+        text, encoding = raw.decode("latin-1"), "Latin-1"
+    logging.getLogger(__name__).warning("%s is not UTF-8: read as %s", path.name, encoding)
+    return pl.read_csv(io.BytesIO(text.encode()), infer_schema=False).lazy()
 
 
 def read_workbook(path: Path) -> pl.DataFrame:

@@ -155,6 +155,24 @@ def test_uk_local_times_become_utc_instants(tmp_path: Path) -> None:
     assert orders["customer_id"].to_list() == ["12346", None]
 
 
+def test_a_windows_1252_export_keeps_its_pound_signs(tmp_path: Path) -> None:
+    """Excel's CSV and the Kaggle copy of Online Retail are Windows-1252: '£' is byte 0xA3,
+    which a UTF-8 read (with replacement) turned into U+FFFD."""
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+    lines = [
+        header,
+        "1,10001,GIFT VOUCHER £10,1,2011-07-01 10:00:00,10.0,12346,United Kingdom",
+        "2,10002,MUG,1,2011-07-01 10:00:00,1.0,12346,United Kingdom",
+    ]
+    path = tmp_path / "retail.csv"
+    path.write_bytes("\r\n".join(lines).encode("cp1252"))
+    _, products_path = write_landing_files(
+        path, tmp_path / "landing", DEFAULT_NON_PRODUCT_SKU_PATTERN, 90
+    )
+    names = pl.read_parquet(products_path).sort("sku")["name"].to_list()
+    assert names == ["GIFT VOUCHER £10", "MUG"]
+
+
 def test_exact_copies_share_a_line_number_and_distinct_lines_do_not() -> None:
     frame = pl.LazyFrame(
         {
