@@ -368,7 +368,7 @@ def _as_arrived(text: str) -> str:
     )
 
 
-def _not_utf8(fields: list[str], header: list[str]) -> str | None:
+def _not_utf8(fields: list[str], header: list[str]) -> str:
     """Why a record's fields are not UTF-8, naming the column and the first bad byte."""
     for name, value in zip(header, fields, strict=False):
         try:
@@ -392,7 +392,7 @@ def read_csv_tolerantly(
             value), or the header breaks a file-level rule.
     """
     _, _, mapping = scan_checked(path, contract, source_file)
-    csv.field_size_limit(CSV_FIELD_LIMIT)
+    csv.field_size_limit(CSV_FIELD_LIMIT)  # process-wide; only ever raised
     consumed: list[str] = []
     with (
         path.open("rb") as raw,
