@@ -1,5 +1,5 @@
 """The nightly flow: ingest -> freshness -> features -> KPIs -> model branches -> publish ->
-report.
+report -> delete model versions beyond the kept number.
 
 Only wiring lives here. Every step is a task in tasks/; a model family is one task that
 returns a `BranchResult` and one line in `MODEL_BRANCHES`.
@@ -34,7 +34,7 @@ from tasks.report import write_run_artifacts
 from tasks.routing import read_branch_result
 from tasks.runs import RunContext, abandon_dead_runs, close_run, new_run_id, open_run
 from tasks.segments import run_segments
-from tasks.tracking import finish_parent_run, start_parent_run
+from tasks.tracking import finish_parent_run, prune_model_versions, start_parent_run
 
 # The marts each branch builds: when a branch fails, these are carried over and flagged.
 BRANCH_MARTS: dict[str, list[str]] = {
@@ -290,6 +290,16 @@ def run_night(
     except Exception as exc:  # noqa: BLE001 - the marts are published; a report bug must not fail the night
         report = None
         get_run_logger().error("the HTML report could not be written: %s", exc)
+    try:
+        pruned = prune_model_versions(settings)
+        if pruned:
+            get_run_logger().info(
+                "deleted model versions beyond the newest %d (champions kept): %s",
+                settings.model_versions_kept,
+                pruned,
+            )
+    except Exception as exc:  # noqa: BLE001 - housekeeping must not fail a published night
+        get_run_logger().warning("old model versions could not be deleted: %s", exc)
     finish_parent_run(
         settings,
         mlflow_run_id,

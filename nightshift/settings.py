@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         None, description="MLflow tracking URI; default is a SQLite store under the home."
     )
     mlflow_experiment: str = "nightshift"
+    model_versions_kept: int = Field(
+        30,
+        ge=0,
+        description="Registered versions kept per model (besides the champion); older ones are "
+        "deleted with their model files after each night. 0 keeps every version.",
+    )
 
     duckdb_memory_limit: str = Field(
         "1.25GB", description="DuckDB spills to disk beyond this; keeps ingest at ~1.5 GB RSS."

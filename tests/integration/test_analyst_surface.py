@@ -28,7 +28,8 @@ def analyst_home(
     prefect_api: None, tiny_shop: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Path]:
     """Night 1 (a week before TINY_END: segments and demand) and night 2 (all models).
-    These tests read what was published, not how good it is: SHORT_TRAINING."""
+    These tests read what was published, not how good it is: SHORT_TRAINING. One model
+    version is kept per model, so night 2 deletes night 1's unless it is the champion."""
     from flows.nightly import nightly
 
     home = tmp_path_factory.mktemp("analyst") / "home"
@@ -37,6 +38,7 @@ def analyst_home(
         env.setenv("NIGHTSHIFT_HOME", str(home))
         for name, value in SHORT_TRAINING.items():
             env.setenv(name, value)
+        env.setenv("NIGHTSHIFT_MODEL_VERSIONS_KEPT", "1")
         nightly(as_of=TINY_END - timedelta(days=7), models=["demand", "segments"])
         nightly(as_of=TINY_END)
         yield home
@@ -164,6 +166,25 @@ def test_the_nightly_run_wrote_the_report_and_logged_it_to_mlflow(analyst_home: 
     # nothing to fetch: no external scripts, styles, images or links
     assert not re.search(r'(src|href)="(https?:)?//', text)
     assert "<script src" not in text and "<link" not in text
+
+
+def test_a_night_keeps_the_newest_model_version_and_the_champion_only(
+    analyst_home: Path,
+) -> None:
+    """Two nights registered seven versions (demand and segments twice); with one kept per
+    model, each model is left with its newest version and its champion."""
+    from tasks.tracking import tracking_client
+    from tests.conftest import settings_at
+
+    client = tracking_client(settings_at(analyst_home))
+    left = {}
+    for model in client.search_registered_models(filter_string="name LIKE 'nightshift-%'"):
+        versions = {int(v.version) for v in client.search_model_versions(f"name = '{model.name}'")}
+        champion = client.get_registered_model(model.name).aliases.get("champion")
+        expected = {2 if model.name in ("nightshift-demand", "nightshift-segments") else 1}
+        assert versions == expected | ({int(champion)} if champion else set()), model.name
+        left[model.name] = versions
+    assert len(left) == 5 and sum(len(v) for v in left.values()) < 7
 
 
 @pytest.mark.skipif(
