@@ -212,7 +212,8 @@ def delimiter_hint(schema: pl.Schema, contract: TableContract) -> str:
 
 
 def as_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    """Render a typed value as the text the staging SQL parses; integral floats lose '.0'."""
+    """Render a typed value as the text the staging SQL parses; integral floats lose '.0',
+    zone-aware timestamps keep their offset."""
     family = type_family(dtype)
     if family == "float":
         return (
@@ -221,7 +222,10 @@ def as_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
             .otherwise(expr.cast(pl.String))
         )
     if family == "datetime":
-        return expr.dt.to_string("%Y-%m-%d %H:%M:%S%.f")
+        # a zone-aware column keeps its offset: without it, staging would read the wall
+        # time in the shop's timezone and move the instant by the difference
+        zoned = getattr(dtype, "time_zone", None) is not None
+        return expr.dt.to_string("%Y-%m-%d %H:%M:%S%.f" + ("%:z" if zoned else ""))
     return expr.cast(pl.String)
 
 

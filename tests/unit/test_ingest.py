@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -528,6 +528,38 @@ def test_timestamps_are_read_in_the_shop_timezone_and_stored_as_instants(tmp_pat
     # both belong to the shop's business date 2024-07-01.
     assert rows[0][2] == rows[1][2]
     assert [r[1] for r in rows] == [date(2024, 7, 1), date(2024, 7, 1)]
+
+
+def test_a_parquet_timestamp_with_a_zone_keeps_its_instant(tmp_path: Path) -> None:
+    """A zone-aware Parquet column holds instants: they must not be read again as wall times
+    in the shop's timezone (they were, an hour off for a UTC column in a London summer)."""
+    folder = tmp_path / "landing" / "orders"
+    folder.mkdir(parents=True)
+    instant = datetime(2024, 7, 1, 12, 0, tzinfo=UTC)
+    orders = pl.DataFrame(
+        {
+            "order_id": ["A1"],
+            "line_no": [1],
+            "customer_id": ["C1"],
+            "sku": ["SKU1"],
+            "quantity": [1],
+            "unit_price": [1.0],
+            "ordered_at": [instant],
+            "country": ["UK"],
+        }
+    )
+    orders.write_parquet(folder / "utc.parquet")
+    orders.with_columns(
+        pl.lit("A2").alias("order_id"),
+        pl.col("ordered_at").dt.convert_time_zone("America/New_York"),
+    ).write_parquet(folder / "new_york.parquet")
+    home_settings = settings_at(tmp_path, timezone="Europe/London")
+    ingest_landing.fn(home_settings, "run-tz")
+    with open_warehouse(home_settings, read_only=True) as con:
+        staged = con.execute(
+            "select order_id, epoch(ordered_at) from staging.stg_orders order by 1"
+        ).fetchall()
+    assert staged == [("A1", instant.timestamp()), ("A2", instant.timestamp())]
 
 
 def test_duckdb_sees_every_staged_column_typed(tiny_home: Path) -> None:
