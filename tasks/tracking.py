@@ -317,7 +317,6 @@ def prune_model_versions(settings: Settings, prefix: str = "nightshift-") -> dic
     the recommender's are 277 MB a night on `large` (its user factors), about 100 GB a year.
     Versions made from a run's artifact folder (inventory, pricing) are small; only their
     registry entry goes, the run keeps its files. Returns the deleted versions per model.
-    A remote store's server frees the files of a deleted logged model by `mlflow gc`.
     """
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
