@@ -35,6 +35,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,23 +166,31 @@ def archive_file_for(item: LandingFile) -> str:
     return archive_file_name(item.source_file, item.digest)
 
 
-def write_parquet_atomically(rows: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
-    """Write a Parquet file under a temporary name and rename it, so a killed ingest never
-    leaves a half-written archive file under a name that a row could point to. A lazy frame
-    is streamed: a landing file is never held in memory whole."""
+@contextmanager
+def written_atomically(path: Path) -> Iterator[Path]:
+    """A temporary name beside `path` to write to, renamed over `path` when the block ends
+    and deleted when it fails: a killed ingest never leaves a half-written archive file
+    under a name that a row could point to."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    # lz4, no statistics: the archive is written once and scanned whole; this is the
-    # cheapest layout to write (bench/ingest.py) and a third of the text's size
     try:
-        if isinstance(rows, pl.LazyFrame):
-            rows.sink_parquet(partial, compression="lz4", statistics=False)
-        else:
-            rows.write_parquet(partial, compression="lz4", statistics=False)
+        yield partial
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
     os.replace(partial, path)
+
+
+def write_parquet_atomically(rows: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
+    """Write a Parquet file atomically (written_atomically). A lazy frame is streamed: a
+    landing file is never held in memory whole."""
+    # lz4, no statistics: the archive is written once and scanned whole; this is the
+    # cheapest layout to write (bench/ingest.py) and a third of the text's size
+    with written_atomically(path) as partial:
+        if isinstance(rows, pl.LazyFrame):
+            rows.sink_parquet(partial, compression="lz4", statistics=False)
+        else:
+            rows.write_parquet(partial, compression="lz4", statistics=False)
 
 
 def with_source_file(
@@ -193,32 +202,26 @@ def with_source_file(
 
 
 def write_batches_atomically(batches: Iterator[pl.DataFrame], path: Path, empty_like: Path) -> None:
-    """Write frames one after another into one Parquet file, under a temporary name then
-    renamed, as write_parquet_atomically does: the tolerant CSV reader's batches never sit in
-    memory together. A file with no row gets the columns of `empty_like`."""
+    """Write frames one after another into one Parquet file, atomically, in the archive's
+    layout (write_parquet_atomically): the tolerant CSV reader's batches never sit in memory
+    together. A file with no row gets the columns of `empty_like`."""
     import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    writer = None
-    try:
-        for batch in batches:
-            table = batch.to_arrow()
+    with written_atomically(path) as partial:
+        writer = None
+        try:
+            for batch in batches:
+                table = batch.to_arrow()
+                if writer is None:
+                    writer = pq.ParquetWriter(
+                        partial, table.schema, compression="lz4", write_statistics=False
+                    )
+                writer.write_table(table.cast(writer.schema))
             if writer is None:
-                writer = pq.ParquetWriter(
-                    partial, table.schema, compression="lz4", write_statistics=False
-                )
-            writer.write_table(table.cast(writer.schema))
-        if writer is None:
-            shutil.copyfile(empty_like, partial)
-        else:
-            writer.close()
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, path)
+                shutil.copyfile(empty_like, partial)
+        finally:
+            if writer is not None:
+                writer.close()
 
 
 def unparsed_frame(unparsed: list[contract.Unparsed]) -> pl.DataFrame:
