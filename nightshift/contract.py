@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -269,48 +268,25 @@ def landing_rows(path: Path, contract: TableContract, source_file: str) -> pl.La
     )
 
 
-def line_of(path: Path, fragment: bytes, chunk_size: int = 1 << 24) -> int | None:
-    """The 1-based line of the file on which `fragment` first starts, read in chunks; None
-    if it is not there. Only called on the error path, so the extra read costs nothing."""
-    line, tail = 1, b""
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            window = tail + chunk
-            found = window.find(fragment)
-            if found >= 0:
-                return line + window.count(b"\n", 0, found)
-            # keep enough of the window to find a fragment that spans two chunks
-            keep = min(len(window), len(fragment) - 1)
-            line += window.count(b"\n", 0, len(window) - keep)
-            tail = window[len(window) - keep :] if keep else b""
-    return None
-
-
-def parse_failure(exc: Exception, path: Path) -> str:
+def parse_failure(exc: Exception) -> str:
     """The part of a Polars parse error that says what is wrong with the file, without the
-    schema-inference advice that does not apply to an all-text read, and the line of the
-    file where the offending field starts when the error quotes it."""
+    schema-inference advice that does not apply to an all-text read. (The ingest reads a CSV
+    file that Polars refuses again record by record, which names each bad record's line.)"""
     text = str(exc)
     if "Original error: ```" in text:
         text = text.split("Original error: ```", 1)[1].split("```", 1)[0]
-    message = " ".join(text.split())
-    quoted = re.search(r"Field `(.+?)` is not", text, flags=re.S)
-    if quoted and path.suffix.lower() == ".csv":
-        line = line_of(path, quoted.group(1).encode())
-        if line is not None:
-            message += f" (line {line} of the file)"
-    return message
+    return " ".join(text.split())
 
 
 @contextmanager
-def parse_errors_named(path: Path, source_file: str) -> Iterator[None]:
+def parse_errors_named(source_file: str) -> Iterator[None]:
     """Turn a Polars parse error raised while a landing file's rows are read into the
-    contract's `readable` error, naming the file (and the line, when Polars quotes it)."""
+    contract's `readable` error, naming the file."""
     try:
         yield
     except pl.exceptions.PolarsError as exc:
         raise ContractError(
-            source_file, "readable", f"cannot be parsed: {parse_failure(exc, path)}"
+            source_file, "readable", f"cannot be parsed: {parse_failure(exc)}"
         ) from exc
 
 
@@ -329,7 +305,7 @@ def read_landing_file(path: Path, contract: TableContract, source_file: str) -> 
             cannot be parsed.
     """
     lazy = landing_rows(path, contract, source_file)
-    with parse_errors_named(path, source_file):
+    with parse_errors_named(source_file):
         frame = lazy.collect()
     require_rows(frame.height, source_file)
     return frame

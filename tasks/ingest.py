@@ -269,7 +269,7 @@ def archive_raw_file(
     archive_path = settings.home / archive_file
     unparsed: list[contract.Unparsed] = []
     try:
-        with contract.parse_errors_named(item.path, item.source_file):
+        with contract.parse_errors_named(item.source_file):
             write_parquet_atomically(
                 with_source_file(rows, item.table, item.source_file), archive_path
             )

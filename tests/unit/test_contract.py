@@ -117,21 +117,6 @@ def test_landing_files_are_listed_in_name_order(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("chunk_size", [3, 7, 1 << 24])
-def test_line_of_finds_the_line_a_fragment_starts_on_across_chunk_edges(
-    tmp_path: Path, chunk_size: int
-) -> None:
-    lines = ["a,b", "1,x", "22,yy", '333,"zz', "zz", "4444,w"]
-    path = tmp_path / "f.csv"
-    path.write_text("\n".join(lines) + "\n")
-    for number, line in enumerate(lines, start=1):
-        if line == "zz":
-            continue  # also the tail of line 4's field: the first occurrence wins
-        assert contract.line_of(path, line.encode(), chunk_size) == number
-    assert contract.line_of(path, b'"zz\nzz', chunk_size) == 4
-    assert contract.line_of(path, b"not there", chunk_size) is None
-
-
 def tolerant_read(path: Path, batch_rows: int = 250_000) -> contract.TolerantBatch:
     batches = list(contract.read_csv_tolerantly(path, contract.ORDERS, "orders/o.csv", batch_rows))
     return contract.TolerantBatch(
