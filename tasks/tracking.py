@@ -8,8 +8,11 @@ an `mlflow server`). We use `MlflowClient` with explicit run ids rather than the
 from __future__ import annotations
 
 import re
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Mapping
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prefect import task
@@ -308,6 +311,22 @@ def versions_to_prune(versions: list[str], keep: int, protected: set[str]) -> li
     return sorted((v for v in newest_first[keep:] if v not in protected), key=int)
 
 
+def remove_emptied_local_folder(artifact_location: str) -> None:
+    """Remove a local logged model's folder (`models/m-<id>/artifacts`) once its files are
+    deleted: the artifact repository empties it but leaves both folders, one pair a model
+    a night. A remote store has no folders to leave."""
+    parsed = urllib.parse.urlparse(artifact_location)
+    if parsed.scheme not in ("", "file"):
+        return
+    artifacts = Path(urllib.request.url2pathname(parsed.path))
+    folders = [artifacts]
+    if artifacts.parent.name.startswith("m-"):
+        folders.append(artifacts.parent)
+    for folder in folders:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+
+
 @task(name="prune-model-versions", cache_policy=NO_CACHE)
 def prune_model_versions(settings: Settings, prefix: str = "nightshift-") -> dict[str, list[str]]:
     """Delete registered versions beyond the newest `settings.model_versions_kept` of every
@@ -337,6 +356,7 @@ def prune_model_versions(settings: Settings, prefix: str = "nightshift-") -> dic
             if model_id:
                 logged = client.get_logged_model(model_id)
                 get_artifact_repository(logged.artifact_location).delete_artifacts()
+                remove_emptied_local_folder(logged.artifact_location)
                 client.delete_logged_model(model_id)
         if doomed:
             pruned[model.name] = doomed

@@ -62,5 +62,8 @@ def test_pruning_deletes_old_versions_and_their_files_but_keeps_the_champion(
     assert after == {"2", "4", "5"}
     assert client.get_registered_model("nightshift-test").aliases == {"champion": 2}
     assert [v for v, path in sorted(files.items()) if path.exists()] == ["2", "4", "5"]
+    # a pruned logged model leaves no empty models/m-<id> folder behind
+    assert [v for v, path in sorted(files.items()) if path.parent.exists()] == ["2", "4", "5"]
+    assert all(path.parent.name.startswith("m-") for path in files.values())
     # a second pass has nothing left to do
     assert prune_model_versions.fn(settings) == {}
