@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nightshift.errors import ConfigError
@@ -40,7 +40,12 @@ class Settings(BaseSettings):
     device: str = Field("auto", description="Torch device: auto (cuda if present), cpu, cuda.")
 
     mlflow_uri: str | None = Field(
-        None, description="MLflow tracking URI; default is a SQLite store under the home."
+        None,
+        # MLflow's own variable is honoured too: a machine set up for an MLflow server
+        # usually has it, and logging to a local store instead would lose the runs quietly
+        validation_alias=AliasChoices("NIGHTSHIFT_MLFLOW_URI", "MLFLOW_TRACKING_URI", "mlflow_uri"),
+        description="MLflow tracking URI (NIGHTSHIFT_MLFLOW_URI, else MLFLOW_TRACKING_URI); "
+        "default is a SQLite store under the home.",
     )
     mlflow_experiment: str = "nightshift"
     model_versions_kept: int = Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from datetime import date
 from pathlib import Path
@@ -13,6 +14,11 @@ import pytest
 
 from nightshift.generator import generate_shop
 from nightshift.settings import Settings, load_settings
+
+# The suite must not read the shell it runs in: a developer's NIGHTSHIFT_HOME or MLflow
+# server would otherwise receive the tests' runs (tests set what they need themselves).
+for _name in [n for n in os.environ if n.startswith("NIGHTSHIFT_") or n == "MLFLOW_TRACKING_URI"]:
+    del os.environ[_name]
 
 TINY_END = date(2024, 6, 30)
 TINY_SEED = 7

@@ -31,6 +31,17 @@ def test_environment_is_read_and_overrides_win(
     assert load_settings(home=None).home == tmp_path  # None means "not given"
 
 
+def test_mlflows_own_variable_is_honoured_below_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A machine set up for an MLflow server has MLFLOW_TRACKING_URI: a night must log there,
+    not quietly to a local store; NIGHTSHIFT_MLFLOW_URI and explicit overrides still win."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
+    assert load_settings().tracking_uri == "http://mlflow.internal:5000"
+    monkeypatch.setenv("NIGHTSHIFT_MLFLOW_URI", "http://127.0.0.1:5000")
+    assert load_settings().tracking_uri == "http://127.0.0.1:5000"
+    assert load_settings(mlflow_uri="http://other:5000").tracking_uri == "http://other:5000"
+    assert load_settings(home=Path("/tmp/h")).tracking_uri == "http://127.0.0.1:5000"
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
