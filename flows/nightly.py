@@ -1,5 +1,5 @@
 """The nightly flow: ingest -> freshness -> features -> KPIs -> model branches -> publish ->
-report -> delete model versions beyond the kept number.
+report -> delete model versions and export partitions beyond the kept numbers.
 
 Only wiring lives here. Every step is a task in tasks/; a model family is one task that
 returns a `BranchResult` and one line in `MODEL_BRANCHES`.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import Literal, get_args
 
 from prefect import flow, get_run_logger
@@ -27,7 +28,7 @@ from tasks.ingest import ingest_landing
 from tasks.inventory import run_inventory
 from tasks.parallel import threads_per_branch
 from tasks.pricing import run_pricing
-from tasks.publish import publish_marts
+from tasks.publish import prune_export_partitions, publish_marts
 from tasks.quality import build_model_quality
 from tasks.recommender import run_recommender
 from tasks.report import write_run_artifacts
@@ -290,16 +291,17 @@ def run_night(
     except Exception as exc:  # noqa: BLE001 - the marts are published; a report bug must not fail the night
         report = None
         get_run_logger().error("the HTML report could not be written: %s", exc)
-    try:
-        pruned = prune_model_versions(settings)
-        if pruned:
-            get_run_logger().info(
-                "deleted model versions beyond the newest %d (champions kept): %s",
-                settings.model_versions_kept,
-                pruned,
-            )
-    except Exception as exc:  # noqa: BLE001 - housekeeping must not fail a published night
-        get_run_logger().warning("old model versions could not be deleted: %s", exc)
+    housekeeping = {  # beyond the kept numbers (settings)
+        "old model versions (champions kept)": partial(prune_model_versions, settings),
+        "old export partitions": partial(prune_export_partitions, settings, day),
+    }
+    for what, step in housekeeping.items():
+        try:
+            pruned = step()
+            if pruned:
+                get_run_logger().info("deleted %s: %s", what, pruned)
+        except Exception as exc:  # noqa: BLE001 - housekeeping must not fail a published night
+            get_run_logger().warning("could not delete %s: %s", what, exc)
     finish_parent_run(
         settings,
         mlflow_run_id,

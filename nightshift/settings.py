@@ -55,6 +55,13 @@ class Settings(BaseSettings):
         "deleted with their model files after each night. 0 keeps every version.",
     )
 
+    export_nights_kept: int = Field(
+        0,
+        ge=0,
+        description="Nights of export partitions kept per dated table (the newest by as_of, "
+        "and always tonight's); older ones are deleted after each night. 0 keeps every night.",
+    )
+
     duckdb_memory_limit: str = Field(
         "1.25GB", description="DuckDB spills to disk beyond this; keeps ingest at ~1.5 GB RSS."
     )

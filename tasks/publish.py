@@ -5,12 +5,14 @@ this run did not rebuild, carried over from the current file — and `os.replace
 `marts.duckdb`. An analyst's open connection keeps reading the old file; a failed or killed
 run leaves it untouched. Each dated mart is also written to
 `exports/<table>/as_of=YYYY-MM-DD/part-0.parquet` (a rerun replaces that partition), and
-`marts.duckdb` has a `<table>_history` view over all partitions.
+`marts.duckdb` has a `<table>_history` view over all partitions. With
+`NIGHTSHIFT_EXPORT_NIGHTS_KEPT` set, `prune_export_partitions` deletes the oldest nights.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -136,3 +138,40 @@ def carry_over(con: duckdb.DuckDBPyConnection, final: Path, tonight: set[str]) -
         return carried
     finally:
         run_sql(con, "publish/detach_previous.sql")
+
+
+PARTITION_NAME = re.compile(r"as_of=(\d{4}-\d{2}-\d{2})")
+
+
+def partitions_to_prune(nights: list[date], keep: int, tonight: date) -> list[date]:
+    """The nights beyond the newest `keep`, oldest first; tonight's is never among them (a
+    backfill of an old night keeps what it just wrote until a later night passes it)."""
+    if keep <= 0:
+        return []
+    newest_first = sorted(nights, reverse=True)
+    return sorted(night for night in newest_first[keep:] if night != tonight)
+
+
+@task(name="prune-export-partitions", cache_policy=NO_CACHE)
+def prune_export_partitions(settings: Settings, tonight: date) -> dict[str, list[str]]:
+    """Delete each dated table's export partitions beyond the newest
+    `settings.export_nights_kept` nights, never tonight's; returns the deleted as_of dates per
+    table. Every night adds a partition per table (about 170 MB on `large`, mostly
+    recommendations) and the `_history` views read whatever remains, so the history an
+    analyst can query is the kept nights. 0 (the default) keeps every night."""
+    if settings.export_nights_kept <= 0:
+        return {}
+    pruned: dict[str, list[str]] = {}
+    for table in tables.DATED_MARTS:
+        folder = settings.exports_dir / table
+        nights = {
+            date.fromisoformat(found.group(1)): path
+            for path in (folder.iterdir() if folder.is_dir() else [])
+            if path.is_dir() and (found := PARTITION_NAME.fullmatch(path.name))
+        }
+        doomed = partitions_to_prune(list(nights), settings.export_nights_kept, tonight)
+        for night in doomed:
+            shutil.rmtree(nights[night])
+        if doomed:
+            pruned[table] = [night.isoformat() for night in doomed]
+    return pruned

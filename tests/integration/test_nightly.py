@@ -94,9 +94,12 @@ def test_rerunning_an_as_of_replaces_it_and_never_duplicates(nightly_home: Path)
         ]
 
 
-def test_a_second_night_adds_a_history_partition(nightly_home: Path) -> None:
-    nightly(as_of=TINY_END - timedelta(days=1), models=[])
-    nightly(as_of=TINY_END, models=[])
+def test_each_night_adds_a_history_partition_and_nights_beyond_the_kept_ones_go(
+    nightly_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NIGHTSHIFT_EXPORT_NIGHTS_KEPT", "2")
+    for days_before in (2, 1, 0):
+        nightly(as_of=TINY_END - timedelta(days=days_before), models=[])
     with marts(nightly_home) as con:
         nights = con.execute(
             "select as_of, count(*) from kpi_daily_history group by as_of order by as_of"
@@ -105,6 +108,8 @@ def test_a_second_night_adds_a_history_partition(nightly_home: Path) -> None:
     assert [n[0] for n in nights] == [TINY_END - timedelta(days=1), TINY_END]
     assert nights[1][1] == nights[0][1] + 1  # one more day of KPIs
     assert current == [(TINY_END,)]
+    kept = sorted(p.name for p in (nightly_home / "exports" / "kpi_daily").iterdir())
+    assert kept == [f"as_of={TINY_END - timedelta(days=1)}", f"as_of={TINY_END}"]
 
 
 def file_digest(path: Path) -> str:
