@@ -605,7 +605,10 @@ def print_warehouse_state(settings: Settings) -> None:
             stale = freshness_problem(as_of, first, newest, settings.max_data_age_days)
             verdict = f" STALE (over {settings.max_data_age_days})" if stale else ""
             age = (as_of - newest).days
-            print(f"{'data':<13} orders {first} .. {newest}: {age} days before {as_of}{verdict}")
+            print(
+                f"{'data':<13} orders {first} .. {newest}: the newest is {age} day(s) before "
+                f"tonight's as_of {as_of}{verdict}"
+            )
         runs = query_sql(con, "meta/last_run.sql")
         if runs:
             run_id, run_as_of, status, started, _, error = runs[0]
