@@ -231,6 +231,8 @@ def nightly(
     names = selected_models(models)
     run_id = new_run_id(day)
     logger = get_run_logger()
+    if warning := settings.ignored_mlflow_variable():
+        logger.warning(warning)
     with home_lock(
         settings.lock_path,
         run_id,

@@ -551,6 +551,8 @@ def doctor(home: HomeOption = None) -> None:
     print(f"disk free     {free / 2**30:.1f} GiB")
     print(f"timezone      {settings.timezone}")
     print(f"mlflow        {settings.tracking_uri}")
+    if warning := settings.ignored_mlflow_variable():
+        print(f"mlflow        WARNING: {warning}")
     endpoints = {"mlflow": settings.mlflow_uri, "prefect": os.environ.get("PREFECT_API_URL")}
     for name, url in endpoints.items():
         if not url or not url.startswith("http"):

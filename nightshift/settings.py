@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nightshift.errors import ConfigError
@@ -40,12 +40,7 @@ class Settings(BaseSettings):
     device: str = Field("auto", description="Torch device: auto (cuda if present), cpu, cuda.")
 
     mlflow_uri: str | None = Field(
-        None,
-        # MLflow's own variable is honoured too: a machine set up for an MLflow server
-        # usually has it, and logging to a local store instead would lose the runs quietly
-        validation_alias=AliasChoices("NIGHTSHIFT_MLFLOW_URI", "MLFLOW_TRACKING_URI", "mlflow_uri"),
-        description="MLflow tracking URI (NIGHTSHIFT_MLFLOW_URI, else MLFLOW_TRACKING_URI); "
-        "default is a SQLite store under the home.",
+        None, description="MLflow tracking URI; default is a SQLite store under the home."
     )
     mlflow_experiment: str = "nightshift"
     model_versions_kept: int = Field(
@@ -314,6 +309,20 @@ class Settings(BaseSettings):
         if self.mlflow_uri:
             return self.mlflow_uri
         return f"sqlite:///{(self.mlflow_dir / 'mlflow.db').resolve()}"
+
+    def ignored_mlflow_variable(self) -> str | None:
+        """A warning when MLFLOW_TRACKING_URI names another store than the one used, for
+        doctor and the night's log: a machine set up for an MLflow server usually has it.
+        It is not honoured: MLflow sets it in the process itself once a model is logged, so a
+        later read in the same process (a served flow, the tests) would take one home's
+        store for another's."""
+        value = os.environ.get("MLFLOW_TRACKING_URI")
+        if not value or value == self.tracking_uri:
+            return None
+        return (
+            f"MLFLOW_TRACKING_URI={value} is ignored and runs are logged to {self.tracking_uri}: "
+            f"set NIGHTSHIFT_MLFLOW_URI={value} to log there"
+        )
 
     @property
     def artifact_location(self) -> str:

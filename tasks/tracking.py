@@ -1,9 +1,8 @@
 """MLflow: one parent run per night; model branches log child runs under it.
 
-The default store is SQLite under the home; `NIGHTSHIFT_MLFLOW_URI` (else MLflow's own
-`MLFLOW_TRACKING_URI`) points elsewhere, e.g. an `mlflow server`. We use `MlflowClient`
-with explicit run ids rather than the fluent `mlflow.start_run` so that tasks on different
-threads or workers never share hidden state.
+The default store is SQLite under the home (`NIGHTSHIFT_MLFLOW_URI` points elsewhere, e.g.
+an `mlflow server`). We use `MlflowClient` with explicit run ids rather than the fluent
+`mlflow.start_run` so that tasks on different threads or workers never share hidden state.
 """
 
 from __future__ import annotations

@@ -31,15 +31,24 @@ def test_environment_is_read_and_overrides_win(
     assert load_settings(home=None).home == tmp_path  # None means "not given"
 
 
-def test_mlflows_own_variable_is_honoured_below_ours(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A machine set up for an MLflow server has MLFLOW_TRACKING_URI: a night must log there,
-    not quietly to a local store; NIGHTSHIFT_MLFLOW_URI and explicit overrides still win."""
+def test_mlflows_own_variable_is_named_when_it_points_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """MLFLOW_TRACKING_URI is not honoured (MLflow sets it in-process once a model is logged,
+    so a later read would carry one home's store into another), but doctor and the night's
+    log say it is ignored and what to set instead."""
+    settings = load_settings(home=tmp_path)
+    assert settings.ignored_mlflow_variable() is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.tracking_uri)  # as MLflow sets it
+    assert settings.ignored_mlflow_variable() is None
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
-    assert load_settings().tracking_uri == "http://mlflow.internal:5000"
-    monkeypatch.setenv("NIGHTSHIFT_MLFLOW_URI", "http://127.0.0.1:5000")
-    assert load_settings().tracking_uri == "http://127.0.0.1:5000"
-    assert load_settings(mlflow_uri="http://other:5000").tracking_uri == "http://other:5000"
-    assert load_settings(home=Path("/tmp/h")).tracking_uri == "http://127.0.0.1:5000"
+    assert load_settings(home=tmp_path).tracking_uri == settings.tracking_uri
+    warning = settings.ignored_mlflow_variable()
+    assert warning is not None
+    assert "MLFLOW_TRACKING_URI=http://mlflow.internal:5000 is ignored" in warning
+    assert "set NIGHTSHIFT_MLFLOW_URI=http://mlflow.internal:5000" in warning
+    with_ours = load_settings(home=tmp_path, mlflow_uri="http://mlflow.internal:5000")
+    assert with_ours.ignored_mlflow_variable() is None
 
 
 @pytest.mark.parametrize(
