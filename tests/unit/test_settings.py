@@ -37,6 +37,7 @@ def test_mlflows_own_variable_is_named_when_it_points_elsewhere(
     """MLFLOW_TRACKING_URI is not honoured (MLflow sets it in-process once a model is logged,
     so a later read would carry one home's store into another), but doctor and the night's
     log say it is ignored and what to set instead."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # an earlier test's model set it
     settings = load_settings(home=tmp_path)
     assert settings.ignored_mlflow_variable() is None
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.tracking_uri)  # as MLflow sets it
