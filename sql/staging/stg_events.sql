@@ -76,7 +76,12 @@ final as (
         case when reason is null then 'staged' else 'quarantined' end as row_status,
         reason,
         case reason
-            when 'null_key' then 'user_id and session_id must not be empty'
+            when 'null_key' then
+                case
+                    when coalesce(user_id, session_id, sku, event_type, ts) is null
+                        then 'every column is empty: a blank line or a row of empty fields'
+                    else 'user_id and session_id must not be empty'
+                end
             when 'bad_timestamp' then 'ts ''' || coalesce(ts, '') || ''' is not a timestamp'
             when 'future_timestamp' then 'ts ' || ts || ' is after the file was loaded'
             when 'bad_event_type' then 'event_type ''' || coalesce(event_type, '')

@@ -84,7 +84,12 @@ final as (
             as row_status,
         coalesce(rule_broken, case when key_rank > 1 then 'duplicate_key_conflict' end) as reason,
         case coalesce(rule_broken, case when key_rank > 1 then 'duplicate_key_conflict' end)
-            when 'null_key' then 'sku and as_of must not be empty'
+            when 'null_key' then
+                case
+                    when coalesce(sku, on_hand, on_order, lead_time_days, lead_time_std_days, as_of) is null
+                        then 'every column is empty: a blank line or a row of empty fields'
+                    else 'sku and as_of must not be empty'
+                end
             when 'bad_value' then 'on_hand, on_order, lead_time_days must be integers and lead_time_std_days a number'
             when 'bad_timestamp' then 'as_of ''' || as_of || ''' is not a date'
             when 'unknown_sku' then 'sku ''' || sku_v || ''' is not in the product catalogue'

@@ -88,7 +88,12 @@ final as (
         case when reason is null then 'staged' else 'quarantined' end as row_status,
         reason,
         case reason
-            when 'null_key' then 'order_id, line_no and sku must not be empty'
+            when 'null_key' then
+                case
+                    when coalesce(order_id, line_no, customer_id, sku, quantity, unit_price, ordered_at, country, channel) is null
+                        then 'every column is empty: a blank line or a row of empty fields'
+                    else 'order_id, line_no and sku must not be empty'
+                end
             when 'bad_value' then
                 case
                     when line_no_v is null then 'line_no ''' || line_no || ''' is not an integer'

@@ -78,7 +78,12 @@ final as (
             as row_status,
         coalesce(rule_broken, case when key_rank > 1 then 'duplicate_key_conflict' end) as reason,
         case coalesce(rule_broken, case when key_rank > 1 then 'duplicate_key_conflict' end)
-            when 'null_key' then 'sku must not be empty'
+            when 'null_key' then
+                case
+                    when coalesce(sku, name, category, unit_cost, list_price, active) is null
+                        then 'every column is empty: a blank line or a row of empty fields'
+                    else 'sku must not be empty'
+                end
             when 'bad_value' then
                 case
                     when list_price_v is null then 'list_price ''' || coalesce(list_price, '') || ''' is not a number'

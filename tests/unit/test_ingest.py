@@ -419,11 +419,15 @@ def test_rules_quarantine_with_row_and_column_in_the_detail(tmp_path: Path) -> N
             "CA1,1,C1,SKU1,-1,3.50,2024-01-05 10:00:00,UK,web",
             "A1,1,C1,SKU1,5,3.50,2024-01-02 10:00:00,UK,web",
             "A1,1,C1,SKU1,2,3.50,2024-01-02 10:00:00,UK,web",
+            "",  # a blank line: a row of empty values
+            ",2,C1,SKU1,1,1.00,2024-01-02 10:00:00,UK,web",
+            ",,,,,,,,",  # the same empty values again: a duplicate of the blank line
         ],
     )
     summary = ingest_landing.fn(settings_at(tmp_path), "run-r")
     assert summary.audit["orders"] == {
-        "rows_in": 9, "rows_staged": 2, "rows_quarantined": 6, "rows_duplicate": 1, "rows_new": 9,
+        "rows_in": 12, "rows_staged": 2, "rows_quarantined": 8, "rows_duplicate": 2,
+        "rows_new": 12,
     }  # fmt: skip
     with open_warehouse(settings_at(tmp_path), read_only=True) as con:
         rows = con.execute(
@@ -449,9 +453,31 @@ def test_rules_quarantine_with_row_and_column_in_the_detail(tmp_path: Path) -> N
             "zero price and no customer: a stock write-off or correction, not demand",
         ),
         (8, "duplicate_key_conflict", "order A1 line 1 was already loaded with different values"),
+        (10, "null_key", "every column is empty: a blank line or a row of empty fields"),
+        (11, "null_key", "order_id, line_no and sku must not be empty"),
     ]
     assert returns == [(-1,)]  # a return is staged, not quarantined
     assert "products: derived from order lines (no catalogue landed)" in summary.defaults_used
+
+
+def test_a_blank_line_is_a_quarantined_row_that_says_so_in_every_table(tiny_home: Path) -> None:
+    """A spreadsheet's export often ends with a blank line: it is one row of empty values,
+    counted and quarantined (nothing is lost), with a detail that says what it is."""
+    for table in ("orders", "events", "products", "inventory"):
+        last = sorted((tiny_home / "landing" / table).glob("*.csv"))[-1]
+        with last.open("a") as handle:
+            handle.write("\n")
+    summary = ingest_landing.fn(settings_at(tiny_home), "run-b")
+    with open_warehouse(settings_at(tiny_home), read_only=True) as con:
+        blank = con.execute(
+            "select source_table, count(*) from quarantine.rows "
+            "where reason = 'null_key' and detail like 'every column is empty%' group by all"
+        ).fetchall()
+    assert sorted(blank) == [("events", 1), ("inventory", 1), ("orders", 1), ("products", 1)]
+    for audit in summary.audit.values():
+        assert audit["rows_in"] == (
+            audit["rows_staged"] + audit["rows_quarantined"] + audit["rows_duplicate"]
+        )
 
 
 def test_csv_records_that_are_not_rows_are_quarantined_and_the_file_still_loads(
