@@ -293,7 +293,7 @@ def run_night(
     except Exception as exc:  # noqa: BLE001 - the marts are published; a report bug must not fail the night
         report = None
         get_run_logger().error("the HTML report could not be written: %s", exc)
-    housekeeping = {  # beyond the kept numbers (settings)
+    housekeeping = {  # beyond NIGHTSHIFT_MODEL_VERSIONS_KEPT and NIGHTSHIFT_EXPORT_NIGHTS_KEPT
         "old model versions (champions kept)": partial(prune_model_versions, settings),
         "old export partitions": partial(prune_export_partitions, settings, day),
     }
