@@ -22,6 +22,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from nightshift import tables
+from nightshift.retention import beyond_newest
 from nightshift.settings import Settings
 from nightshift.warehouse import (
     copy_comments,
@@ -143,15 +144,6 @@ def carry_over(con: duckdb.DuckDBPyConnection, final: Path, tonight: set[str]) -
 PARTITION_NAME = re.compile(r"as_of=(\d{4}-\d{2}-\d{2})")
 
 
-def partitions_to_prune(nights: list[date], keep: int, tonight: date) -> list[date]:
-    """The nights beyond the newest `keep`, oldest first; tonight's is never among them (a
-    backfill of an old night keeps what it just wrote until a later night passes it)."""
-    if keep <= 0:
-        return []
-    newest_first = sorted(nights, reverse=True)
-    return sorted(night for night in newest_first[keep:] if night != tonight)
-
-
 @task(name="prune-export-partitions", cache_policy=NO_CACHE)
 def prune_export_partitions(settings: Settings, tonight: date) -> dict[str, list[str]]:
     """Delete each dated table's export partitions beyond the newest
@@ -169,7 +161,8 @@ def prune_export_partitions(settings: Settings, tonight: date) -> dict[str, list
             for path in (folder.iterdir() if folder.is_dir() else [])
             if path.is_dir() and (found := PARTITION_NAME.fullmatch(path.name))
         }
-        doomed = partitions_to_prune(list(nights), settings.export_nights_kept, tonight)
+        # tonight's is kept even when older than the rest: a backfill keeps what it wrote
+        doomed = beyond_newest(nights, settings.export_nights_kept, {tonight})
         for night in doomed:
             shutil.rmtree(nights[night])
         if doomed:

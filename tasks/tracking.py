@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from nightshift.retention import beyond_newest
 from nightshift.settings import Settings
 from tasks.retry import IO_RETRY
 
@@ -303,14 +304,6 @@ def logged_model_id(version: object) -> str | None:
     return found.group(1) if found else None
 
 
-def versions_to_prune(versions: list[str], keep: int, protected: set[str]) -> list[str]:
-    """The versions beyond the newest `keep`, except those an alias points to, oldest first."""
-    if keep <= 0:
-        return []
-    newest_first = sorted(versions, key=int, reverse=True)
-    return sorted((v for v in newest_first[keep:] if v not in protected), key=int)
-
-
 def remove_emptied_local_folder(artifact_location: str) -> None:
     """Remove a local logged model's folder (`models/m-<id>/artifacts`) once its files are
     deleted: the artifact repository empties it but leaves both folders, one pair a model
@@ -349,7 +342,7 @@ def prune_model_versions(settings: Settings, prefix: str = "nightshift-") -> dic
             str(v.version): v for v in client.search_model_versions(f"name = '{model.name}'")
         }
         protected = {str(version) for version in model.aliases.values()}
-        doomed = versions_to_prune(list(versions), settings.model_versions_kept, protected)
+        doomed = beyond_newest(versions, settings.model_versions_kept, protected, key=int)
         for version in doomed:
             model_id = logged_model_id(versions[version])
             client.delete_model_version(model.name, version)

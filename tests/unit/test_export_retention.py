@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from nightshift import tables
-from tasks.publish import partitions_to_prune, prune_export_partitions
+from nightshift.retention import beyond_newest
+from tasks.publish import prune_export_partitions
 from tests.conftest import settings_at
 
 JUNE = [date(2024, 6, day) for day in (1, 2, 3, 4, 5)]
@@ -26,7 +27,7 @@ JUNE = [date(2024, 6, day) for day in (1, 2, 3, 4, 5)]
 def test_nights_beyond_the_newest_are_pruned_except_tonight(
     keep: int, tonight: date, pruned: list[date]
 ) -> None:
-    assert partitions_to_prune(list(reversed(JUNE)), keep, tonight) == pruned
+    assert beyond_newest(reversed(JUNE), keep, {tonight}) == pruned
 
 
 def test_pruning_deletes_old_partitions_of_every_dated_table_and_nothing_else(

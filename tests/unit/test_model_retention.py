@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LinearRegression
 
+from nightshift.retention import beyond_newest
 from tasks.tracking import (
     log_sklearn_model,
     logged_model_id,
     prune_model_versions,
     start_child_run,
     tracking_client,
-    versions_to_prune,
 )
 from tests.conftest import settings_at
 
@@ -32,7 +32,7 @@ from tests.conftest import settings_at
 def test_versions_beyond_the_newest_are_pruned_except_protected_ones(
     keep: int, protected: set[str], pruned: list[str]
 ) -> None:
-    assert versions_to_prune(["9", "10", "1", "8", "2"], keep, protected) == pruned
+    assert beyond_newest(["9", "10", "1", "8", "2"], keep, protected, key=int) == pruned
 
 
 def test_pruning_deletes_old_versions_and_their_files_but_keeps_the_champion(
