@@ -134,6 +134,18 @@ def registered_frames(
             con.unregister(name)
 
 
+def run_sql_over_frames(
+    settings: Settings,
+    frames: Mapping[str, pl.DataFrame],
+    statements: Mapping[str, Mapping[str, Any]],
+) -> None:
+    """Run each SQL file of `statements` with its parameters, in order, with `frames`
+    registered: how a model branch builds its mart from the rows it computed."""
+    with open_warehouse(settings) as con, registered_frames(con, frames):
+        for relative_path, params in statements.items():
+            run_sql(con, relative_path, params)
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Create the warehouse's schemas and base tables (idempotent), once per file and process."""
     key = str(path.resolve())

@@ -18,14 +18,17 @@ from prefect.cache_policies import NO_CACHE
 from models.demand import DemandConfig, DemandOutcome, DemandPanel, backtest_and_forecast
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
-from nightshift.warehouse import open_warehouse, query_frame, registered_frames, run_sql
+from nightshift.warehouse import (
+    open_warehouse,
+    query_frame,
+    run_sql_over_frames,
+)
 from tasks.branch import BranchResult
 from tasks.runs import RunContext
 from tasks.tracking import (
-    finish_child_run,
+    child_run,
     log_flat,
     log_torch_model,
-    start_child_run,
     tracking_client,
 )
 
@@ -159,8 +162,7 @@ def run_demand(settings: Settings, run: RunContext) -> BranchResult:
         panel.units.shape[0], panel.n_days,
         int((panel.first_day + config.min_history_days <= panel.n_days).sum()),
     )  # fmt: skip
-    child = start_child_run(settings, run.mlflow_run_id, "demand", run.run_id, run.as_of)
-    try:
+    with child_run(settings, run, "demand") as child:
         log_flat(
             settings,
             child,
@@ -221,19 +223,11 @@ def run_demand(settings: Settings, run: RunContext) -> BranchResult:
             if outcome.promoted:
                 model = f"{REGISTERED_MODEL}/{version}"
         rows = forecast_rows(outcome, products, run.as_of, config.horizon)
-        with (
-            open_warehouse(settings) as con,
-            registered_frames(con, {"demand_forecast_rows": rows}),
-        ):
-            run_sql(
-                con,
-                "marts/demand_forecast.sql",
-                run.lineage(child, model=model),
-            )
-    except BaseException:
-        finish_child_run(settings, child, failed=True)
-        raise
-    finish_child_run(settings, child)
+        run_sql_over_frames(
+            settings,
+            {"demand_forecast_rows": rows},
+            {"marts/demand_forecast.sql": run.lineage(child, model=model)},
+        )
     logger.info("demand: %s; published %s (%d rows)", outcome.gate_reason, model, rows.height)
     return BranchResult(
         name="demand",

@@ -26,16 +26,19 @@ from models.inventory import (
 )
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
-from nightshift.warehouse import open_warehouse, query_frame, registered_frames, run_sql
+from nightshift.warehouse import (
+    open_warehouse,
+    query_frame,
+    run_sql_over_frames,
+)
 from tasks.branch import BranchResult
 from tasks.parallel import map_batches, one_thread_per_process
 from tasks.runs import RunContext
 from tasks.tracking import (
-    finish_child_run,
+    child_run,
     log_flat,
     log_frames,
     register_artifacts,
-    start_child_run,
     tracking_client,
 )
 
@@ -230,8 +233,7 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
     config = inventory_config(settings)
     skus = load_skus(settings, run.as_of)
     backtest_days = 7 * settings.inventory_backtest_weeks
-    child = start_child_run(settings, run.mlflow_run_id, "inventory", run.run_id, run.as_of)
-    try:
+    with child_run(settings, run, "inventory") as child:
         digest = hashlib.sha256()
         for item in skus:
             digest.update(item.sku.encode())
@@ -301,19 +303,11 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
         figure = plot_samples(published_rows, skus)
         tracking_client(settings).log_figure(child, figure, "sample_plans.png")
         frame = plan_frame(published_rows)
-        with (
-            open_warehouse(settings) as con,
-            registered_frames(con, {"inventory_plan_rows": frame}),
-        ):
-            run_sql(
-                con,
-                "marts/inventory_plan.sql",
-                run.lineage(child),
-            )
-    except BaseException:
-        finish_child_run(settings, child, failed=True)
-        raise
-    finish_child_run(settings, child)
+        run_sql_over_frames(
+            settings,
+            {"inventory_plan_rows": frame},
+            {"marts/inventory_plan.sql": run.lineage(child)},
+        )
     logger.info(
         "inventory: %s; %d SKUs planned, %d to order", gate, len(rows), int((orders > 0).sum())
     )

@@ -36,19 +36,17 @@ from nightshift.settings import Settings
 from nightshift.warehouse import (
     open_warehouse,
     query_frame,
-    registered_frames,
-    run_sql,
+    run_sql_over_frames,
     table_exists,
 )
 from tasks.branch import BranchResult
 from tasks.parallel import one_thread_per_process
 from tasks.runs import RunContext
 from tasks.tracking import (
-    finish_child_run,
+    child_run,
     log_flat,
     log_frames,
     register_artifacts,
-    start_child_run,
 )
 
 MART = "price_recommendations"
@@ -142,8 +140,7 @@ def run_pricing(settings: Settings, run: RunContext) -> BranchResult:
     logger = task_logger(__name__)
     config = pricing_config(settings)
     products, panel, demand_source = load_inputs(settings, run.as_of)
-    child = start_child_run(settings, run.mlflow_run_id, "pricing", run.run_id, run.as_of)
-    try:
+    with child_run(settings, run, "pricing") as child:
         digest = hashlib.sha256(panel.hash_rows().to_numpy().tobytes()).hexdigest()
         log_flat(
             settings,
@@ -246,19 +243,11 @@ def run_pricing(settings: Settings, run: RunContext) -> BranchResult:
             log_flat(
                 settings, child, tags={"nightshift.infeasible": str(solution.infeasible)[:4000]}
             )
-        with (
-            open_warehouse(settings) as con,
-            registered_frames(con, {"price_recommendations_rows": rows}),
-        ):
-            run_sql(
-                con,
-                "marts/price_recommendations.sql",
-                run.lineage(child, model=model),
-            )
-    except BaseException:
-        finish_child_run(settings, child, failed=True)
-        raise
-    finish_child_run(settings, child)
+        run_sql_over_frames(
+            settings,
+            {"price_recommendations_rows": rows},
+            {"marts/price_recommendations.sql": run.lineage(child, model=model)},
+        )
     logger.info(
         "pricing: %s; %d SKUs, %d repriced, uplift %.2f, %d infeasible",
         gate, problem.sku.size, int((columns["recommended_price"] != problem.current_price).sum()),

@@ -26,16 +26,19 @@ from models.recommender import (
 )
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
-from nightshift.warehouse import open_warehouse, query_frame, registered_frames, run_sql
+from nightshift.warehouse import (
+    open_warehouse,
+    query_frame,
+    run_sql_over_frames,
+)
 from tasks.branch import BranchResult
 from tasks.features import feature_params
 from tasks.runs import RunContext
 from tasks.tracking import (
-    finish_child_run,
+    child_run,
     log_flat,
     log_frames,
     log_torch_model,
-    start_child_run,
 )
 
 REGISTERED_MODEL = "nightshift-recommender"
@@ -154,21 +157,16 @@ def recommendation_picks(outcome: RecommenderOutcome) -> pl.DataFrame:
     return pl.concat(parts)
 
 
-def publish_recommendations(
-    con: duckdb.DuckDBPyConnection,
-    picks: pl.DataFrame,
-    customers: pl.DataFrame,
-    items: pl.DataFrame,
-    lineage: dict[str, object],
-) -> None:
-    """Build marts.recommendations from the picks and the frames that map indices to ids."""
-    frames = {
+def recommendation_frames(
+    picks: pl.DataFrame, customers: pl.DataFrame, items: pl.DataFrame
+) -> dict[str, pl.DataFrame]:
+    """What marts/recommendations.sql reads: the picks and the frames that map their user
+    and item indices back to customer ids and SKUs."""
+    return {
         "recommendation_picks": picks,
         "recommendation_customers": customers.select("user", "customer_id"),
         "recommendation_items": items.select("item", "sku"),
     }
-    with registered_frames(con, frames):
-        run_sql(con, "marts/recommendations.sql", lineage)
 
 
 @task(name="recommender", cache_policy=NO_CACHE)
@@ -182,8 +180,7 @@ def run_recommender(settings: Settings, run: RunContext) -> BranchResult:
         "recommender: %d customers (%d with history), %d items, %d training interactions",
         inputs.n_users, np.unique(inputs.full.users).size, inputs.n_items, inputs.full.users.size,
     )  # fmt: skip
-    child = start_child_run(settings, run.mlflow_run_id, "recommender", run.run_id, run.as_of)
-    try:
+    with child_run(settings, run, "recommender") as child:
         log_flat(
             settings,
             child,
@@ -253,18 +250,11 @@ def run_recommender(settings: Settings, run: RunContext) -> BranchResult:
             if outcome.promoted:
                 model = f"{REGISTERED_MODEL}/{version}"
         picks = recommendation_picks(outcome)
-        with open_warehouse(settings) as con:
-            publish_recommendations(
-                con,
-                picks,
-                customers,
-                items,
-                run.lineage(child, model=model),
-            )
-    except BaseException:
-        finish_child_run(settings, child, failed=True)
-        raise
-    finish_child_run(settings, child)
+        run_sql_over_frames(
+            settings,
+            recommendation_frames(picks, customers, items),
+            {"marts/recommendations.sql": run.lineage(child, model=model)},
+        )
     logger.info("recommender: %s; published %s (%d rows)", outcome.gate_reason, model, picks.height)
     return BranchResult(
         name="recommender",

@@ -29,17 +29,15 @@ from nightshift.warehouse import (
     connect,
     open_warehouse,
     query_frame,
-    registered_frames,
-    run_sql,
+    run_sql_over_frames,
     table_exists,
 )
 from tasks.branch import BranchResult
 from tasks.runs import RunContext
 from tasks.tracking import (
-    finish_child_run,
+    child_run,
     log_flat,
     log_sklearn_model,
-    start_child_run,
     tracking_client,
 )
 
@@ -133,8 +131,7 @@ def run_segments(settings: Settings, run: RunContext) -> BranchResult:
         customers = query_frame(con, "segments/customers.sql")
     features = segment_features({c: customers[c].to_numpy() for c in customers.columns})
     previous, previous_names = previous_segments(settings)
-    child = start_child_run(settings, run.mlflow_run_id, "segments", run.run_id, run.as_of)
-    try:
+    with child_run(settings, run, "segments") as child:
         digest = hashlib.sha256(features.round(6).tobytes()).hexdigest()
         log_flat(
             settings,
@@ -197,13 +194,14 @@ def run_segments(settings: Settings, run: RunContext) -> BranchResult:
         profiles = profile_rows(customers, features, labels, names, centroids)
         lineage = run.lineage(child)
         frames = {"customer_segments_rows": segment_rows, "segment_profiles_rows": profiles}
-        with open_warehouse(settings) as con, registered_frames(con, frames):
-            run_sql(con, "marts/customer_segments.sql", lineage)
-            run_sql(con, "marts/segment_profiles.sql", {**lineage, "model": model})
-    except BaseException:
-        finish_child_run(settings, child, failed=True)
-        raise
-    finish_child_run(settings, child)
+        run_sql_over_frames(
+            settings,
+            frames,
+            {
+                "marts/customer_segments.sql": lineage,
+                "marts/segment_profiles.sql": {**lineage, "model": model},
+            },
+        )
     logger.info(
         "segments: %s; %d customers in %d segments (%s)",
         gate, labels.size, len(sizes), ", ".join(sorted(set(names.values()))),

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ from tasks.retry import IO_RETRY
 if TYPE_CHECKING:
     import polars as pl
     from mlflow import MlflowClient
+
+    from tasks.runs import RunContext
 
 
 def tracking_client(settings: Settings) -> MlflowClient:
@@ -130,6 +133,19 @@ def start_child_run(
         experiment_id(client, settings), run_name=f"{branch}-{as_of.isoformat()}", tags=tags
     )
     return run.info.run_id
+
+
+@contextmanager
+def child_run(settings: Settings, run: RunContext, branch: str) -> Iterator[str]:
+    """A branch's child run for the block: FINISHED when the block ends, FAILED when it
+    raises (a cancelled task too), so the MLflow UI never shows a dead branch as running."""
+    child = start_child_run(settings, run.mlflow_run_id, branch, run.run_id, run.as_of)
+    try:
+        yield child
+    except BaseException:
+        finish_child_run(settings, child, failed=True)
+        raise
+    finish_child_run(settings, child)
 
 
 def log_flat(
