@@ -399,6 +399,7 @@ class RecommenderInputs:
     active_items: np.ndarray
     user_group: np.ndarray
     n_groups: int
+    served: np.ndarray | None = None  # users who get a list (None: all); all of them train
 
 
 @dataclass
@@ -445,6 +446,8 @@ def fit_evaluate_and_recommend(
        every user with history. Not promoted: those users get the popularity ranking.
        Either way, never recently bought items and never inactive products.
     4. Users without history get their country's popular items (global where unknown).
+    Lists are built only for the users `data.served` marks (all when None): every user's
+    interactions still train the model and count for popularity.
     """
     from models.ranking import (
         group_popular_lists,
@@ -491,7 +494,8 @@ def fit_evaluate_and_recommend(
 
     warm = np.zeros(data.n_users, dtype=bool)
     warm[data.full.users] = True
-    warm_users = np.flatnonzero(warm)
+    to_serve = np.ones(data.n_users, dtype=bool) if data.served is None else data.served
+    warm_users = np.flatnonzero(warm & to_serve)
     served = None
     if promoted:
         refit = RecommenderConfig(**{**config.__dict__, "epochs": best_epoch})
@@ -510,7 +514,7 @@ def fit_evaluate_and_recommend(
         data.user_group[data.full.users], data.full.items, data.full.weights,
         data.n_groups, data.n_items, k, data.active_items,
     )  # fmt: skip
-    cold_users = np.flatnonzero(~warm)
+    cold_users = np.flatnonzero(~warm & to_serve)
     rows = np.where(data.user_group[cold_users] >= 0, data.user_group[cold_users], data.n_groups)
     return RecommenderOutcome(
         metrics=metrics,

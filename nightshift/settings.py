@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     recommender_gate_margin: float = Field(
         0.05, ge=0, description="Promote MF only if NDCG@k beats popularity by this share."
     )
+    recommender_visitor_days: int = Field(
+        90,
+        ge=0,
+        description="A visitor (an id that never ordered) gets a list only if seen this "
+        "recently; 0 serves every id ever seen. Customers always get one.",
+    )
     recommender_factors: int = Field(64, gt=0)
     recommender_epochs: int = Field(40, gt=0, description="Upper bound; early stopping decides.")
     recommender_seed: int = 7

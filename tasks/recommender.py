@@ -68,9 +68,11 @@ def load_inputs(
     features must have been built for `as_of` first, as the nightly flow does."""
     cutoff = as_of - timedelta(days=settings.recommender_holdout_days)
     window = timedelta(days=settings.recommender_exclude_bought_days)
-    customers = query_frame(con, "recommender/customers.sql", {"as_of": as_of}).with_row_index(
-        "user"
-    )
+    customers = query_frame(
+        con,
+        "recommender/customers.sql",
+        {"as_of": as_of, "visitor_days": settings.recommender_visitor_days},
+    ).with_row_index("user")
     items = query_frame(con, "recommender/items.sql").with_row_index("item")
     countries = customers["country"].drop_nulls().unique().sort()
     group = customers["country"].replace_strict(
@@ -116,6 +118,7 @@ def load_inputs(
         active_items=items["active"].to_numpy().astype(bool),
         user_group=group.to_numpy().astype(np.int64),
         n_groups=countries.len(),
+        served=customers["served"].to_numpy().astype(bool),
     )
     return inputs, customers, items
 
@@ -177,8 +180,10 @@ def run_recommender(settings: Settings, run: RunContext) -> BranchResult:
         inputs, customers, items = load_inputs(con, settings, run.as_of)
     config = recommender_config(settings, inputs.n_items)
     logger.info(
-        "recommender: %d customers (%d with history), %d items, %d training interactions",
-        inputs.n_users, np.unique(inputs.full.users).size, inputs.n_items, inputs.full.users.size,
+        "recommender: %d customers and visitors (%d with history, %d to serve), %d items, "
+        "%d training interactions",
+        inputs.n_users, np.unique(inputs.full.users).size, int(inputs.served.sum()),
+        inputs.n_items, inputs.full.users.size,
     )  # fmt: skip
     with child_run(settings, run, "recommender") as child:
         log_flat(
@@ -193,7 +198,9 @@ def run_recommender(settings: Settings, run: RunContext) -> BranchResult:
                 "weight_cart": settings.interaction_weight_cart,
                 "weight_purchase": settings.interaction_weight_purchase,
                 "half_life_days": settings.interaction_half_life_days,
+                "visitor_days": settings.recommender_visitor_days,
                 "n_users": inputs.n_users,
+                "n_served": int(inputs.served.sum()),
                 "n_items": inputs.n_items,
                 "n_interactions": inputs.full.users.size,
             },

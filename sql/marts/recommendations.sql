@@ -22,7 +22,7 @@ with final as (
 select * from final
 order by customer_id, rank;
 
-comment on table marts.recommendations is 'Top products per customer as of the run: personalised (mf) for customers with history, popularity in their country (cold_start) for the rest. Never items bought in the exclusion window, never inactive products.';
+comment on table marts.recommendations is 'Top products per customer, and per visitor seen in the last NIGHTSHIFT_RECOMMENDER_VISITOR_DAYS days, as of the run: personalised (mf) for customers with history, popularity in their country (cold_start) for the rest. Never items bought in the exclusion window, never inactive products.';
 comment on column marts.recommendations.customer_id is 'The customer the list is for.';
 comment on column marts.recommendations.rank is '1 = best.';
 comment on column marts.recommendations.sku is 'The recommended product.';

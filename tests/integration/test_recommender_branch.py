@@ -86,6 +86,28 @@ def test_the_branch_publishes_recommendations_with_lineage_and_a_child_run(
             "where o.quantity > 0 and o.order_date > cast($as_of as date) - 30",
             {"path": str(partition_file(nightly_home, "recommendations")), "as_of": TINY_END},
         ).fetchone()[0]
+        served = {
+            customer_id
+            for (customer_id,) in con.execute(
+                "select distinct customer_id from read_parquet($path)",
+                {"path": str(partition_file(nightly_home, "recommendations"))},
+            ).fetchall()
+        }
+        buyers = {
+            customer_id
+            for (customer_id,) in con.execute(
+                "select distinct customer_id from staging.stg_orders "
+                "where customer_id is not null and order_date <= $as_of",
+                {"as_of": TINY_END},
+            ).fetchall()
+        }
+        last_seen = dict(
+            con.execute(
+                "select user_id, max(event_date) from staging.stg_events "
+                "where event_date <= $as_of group by user_id",
+                {"as_of": TINY_END},
+            ).fetchall()
+        )
         inactive_hits = con.execute(
             "select count(*) from read_parquet($path) as r join features.dim_product as p "
             "using (sku) where not p.active",
@@ -93,6 +115,11 @@ def test_the_branch_publishes_recommendations_with_lineage_and_a_child_run(
         ).fetchone()[0]
     assert cold["C-COLD-DE"][:3] == [sku for (sku,) in german]  # popular in Germany
     assert recent_hits == 0 and inactive_hits == 0
+    visitors = set(last_seen) - buyers
+    recent_visitors = {v for v in visitors if last_seen[v] > TINY_END - timedelta(days=90)}
+    old_visitors = visitors - recent_visitors
+    assert served == buyers | recent_visitors  # every customer, visitors of the last 90 days
+    assert old_visitors and not served & old_visitors
 
     client = MlflowClient(tracking_uri=settings.tracking_uri)
     child = client.get_run(child_id)

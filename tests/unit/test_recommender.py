@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -270,6 +272,24 @@ def test_a_night_serves_cold_start_customers_from_their_country(night) -> None:
         counts = np.bincount(data.full.items[in_group], minlength=N_ITEMS)
         counts[~data.active_items] = -1
         assert outcome.cold_items[row, 0] == int(np.argmax(counts))
+
+
+def test_only_served_users_get_lists_but_every_user_trains(planted, night) -> None:
+    """Users outside `served` (one-off visitors) get no list, and leaving them out changes
+    neither the model nor anyone else's list."""
+    everyone, full_night = night
+    served = np.ones(N_USERS, dtype=bool)
+    served[::3] = False  # warm and cold users alike
+    outcome = fit_evaluate_and_recommend(
+        dataclasses.replace(everyone, served=served), CONFIG, gate_margin=0.05
+    )
+    assert outcome.warm_users.tolist() == [u for u in range(1400) if u % 3]
+    assert outcome.cold_users.tolist() == [u for u in range(1400, N_USERS) if u % 3]
+    assert outcome.metrics == full_night.metrics  # the holdout still counts every user
+    kept = np.isin(full_night.warm_users, outcome.warm_users)
+    assert np.array_equal(outcome.warm_items, full_night.warm_items[kept])
+    kept = np.isin(full_night.cold_users, outcome.cold_users)
+    assert np.array_equal(outcome.cold_items, full_night.cold_items[kept])
 
 
 def test_a_failed_gate_serves_popularity(planted) -> None:
