@@ -25,6 +25,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstrings wrap at 100 columns: rejoin their lines
 )
 
 
@@ -339,7 +340,10 @@ def deploy(home: HomeOption = None) -> None:
     typer.echo(apply_deployments(settings, dict(os.environ)))
 
 
-services_app = typer.Typer(help="Local Prefect server, MLflow server and workers on loopback.")
+services_app = typer.Typer(
+    help="Local Prefect server, MLflow server and workers on loopback.",
+    rich_markup_mode="markdown",
+)
 app.add_typer(services_app, name="services")
 
 
@@ -496,8 +500,9 @@ def report(
     out: Annotated[Path | None, typer.Option("--out", help="Where to write the HTML.")] = None,
     home: HomeOption = None,
 ) -> None:
-    """Write the self-contained HTML report (KPIs, forecasts, inventory risk, segments,
-    prices, model quality, data quality) for a published night."""
+    """Write a published night's self-contained HTML report.
+
+    KPIs, forecasts, inventory risk, segments, prices, model and data quality."""
     from tasks.html_report import write_report
 
     try:

@@ -33,6 +33,13 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
         assert command in result.stdout
 
 
+def test_a_commands_help_reads_its_docstring_as_prose(tmp_path: Path) -> None:
+    """Docstrings wrap at 100 columns; the help must rejoin the lines, not break them there."""
+    result = nightshift("doctor", "--help", home=tmp_path)
+    assert result.returncode == 0
+    assert "whether the configured servers answer, and whether the orders feed" in result.stdout
+
+
 def test_help_does_not_import_heavy_libraries(tmp_path: Path) -> None:
     probe = "import sys, nightshift.cli; print(sorted(m for m in ('prefect', 'torch', 'mlflow', 'duckdb', 'polars') if m in sys.modules))"
     result = subprocess.run(
