@@ -31,8 +31,9 @@ is row n of the source. Mapping rules:
   Each file's catalogue lines are kept in `landing/online_retail/<stem>.parquet` (not a
   contract table, so ingest does not read them). Name is the most frequent description,
   category comes from keywords in it (`CATEGORY_KEYWORDS`, else 'other'), list_price is the
-  median positive selling price, unit_cost is unknown (features apply the configured share),
-  active means sold in the last `active_window_days` of the data. Non-product codes (postage,
+  median price of its sales (lines with a positive quantity and price), else of its returns,
+  else 0; unit_cost is unknown (features apply the configured share); active means a sale
+  in the last `active_window_days` of the data. Non-product codes (postage,
   fees, manual adjustments, vouchers: see settings) get no product and are quarantined as
   `non_product_sku` by ingest. No inventory is derived here; features apply the default cover.
 """
@@ -253,21 +254,26 @@ def catalogue_lines(lazy: pl.LazyFrame) -> pl.LazyFrame:
 def to_products(
     lines: pl.LazyFrame, non_product_pattern: str, active_window_days: int
 ) -> pl.LazyFrame:
-    """A catalogue derived from `catalogue_lines`: one row per product code seen."""
+    """A catalogue derived from `catalogue_lines`: one row per product code seen.
+
+    The same rules as sql/staging/stg_products_derived.sql: a sale is a line with a positive
+    quantity and price (a giveaway or a stock write-off is not one); list_price is the
+    median sale price, else the median price it was returned at, else 0 (never priced)."""
     pattern = "^(?:" + non_product_pattern + ")$"  # full match, as ingest's rule applies it
     lines = lines.filter(pl.col("sku").is_not_null() & ~pl.col("sku").str.contains(pattern))
     last_day = pl.col("day").max()
+    priced = pl.col("price") > 0
+    sold, returned = priced & (pl.col("quantity") > 0), priced & (pl.col("quantity") < 0)
     return (
         lines.with_columns(last_day.alias("_end"))
         .group_by("sku")
         .agg(
             pl.col("description").drop_nulls().mode().sort().first().alias("name"),
-            pl.col("price")
-            .filter((pl.col("quantity") > 0) & (pl.col("price") > 0))
-            .median()
-            .alias("list_price"),
+            pl.coalesce(
+                pl.col("price").filter(sold).median(), pl.col("price").filter(returned).median()
+            ).alias("list_price"),
             (
-                pl.col("day").filter(pl.col("quantity") > 0).max()
+                pl.col("day").filter(sold).max()
                 > pl.col("_end").first() - pl.duration(days=active_window_days)
             ).alias("active"),
         )

@@ -1,19 +1,25 @@
 -- No catalogue landed: derive one from the staged order lines, so every sold sku has a
--- product. list_price is the median positive selling price; cost stays unknown (null) and
--- active means sold within the last $active_window_days days of the data.
+-- product. A sale is a line with a positive quantity and price (a giveaway is not one).
+-- list_price is the median sale price, else the median price it was returned at, else 0
+-- (never priced); cost stays unknown (null) and active means a sale within the last
+-- $active_window_days days of the data. nightshift.online_retail.to_products holds the
+-- same rules for a mapped Online Retail file.
 insert into staging.derived_products
-with sales as (
-    select sku, unit_price, order_date
+with priced as (
+    select sku, unit_price, quantity, order_date
     from staging.stg_orders
-    where quantity > 0 and unit_price > 0
+    where unit_price > 0 and quantity <> 0
 ),
 
 per_sku as (
     select
         sku,
-        median(unit_price) as list_price,
-        max(order_date) as last_sale_date
-    from sales
+        coalesce(
+            median(unit_price) filter (where quantity > 0),
+            median(unit_price) filter (where quantity < 0)
+        ) as list_price,
+        max(order_date) filter (where quantity > 0) as last_sale_date
+    from priced
     group by sku
 ),
 

@@ -9,7 +9,13 @@ import polars as pl
 import pytest
 
 from nightshift.errors import ContractError
-from nightshift.online_retail import LAYOUTS, line_numbers, scan_online_retail, write_landing_files
+from nightshift.online_retail import (
+    LAYOUTS,
+    line_numbers,
+    scan_online_retail,
+    to_products,
+    write_landing_files,
+)
 from nightshift.settings import DEFAULT_NON_PRODUCT_SKU_PATTERN
 from nightshift.warehouse import open_warehouse
 from tasks.ingest import ingest_landing
@@ -283,3 +289,42 @@ def test_catalogue_categories_come_from_descriptions(tmp_path: Path) -> None:
     assert pl.select(category_of(pl.lit(names))).to_series().to_list() == [
         "candles_and_lights", "bags", "other", "christmas",
     ]  # fmt: skip
+
+
+def test_a_catalogue_prices_products_by_their_sales_then_returns_in_both_derivations(
+    tmp_path: Path,
+) -> None:
+    """A product's list price is its median sale price, else the price it was returned at
+    (returned stock had one), else 0; only a sale at a price makes it active. The adapter's
+    catalogue (Polars) and ingest's own, when no catalogue landed (SQL), agree."""
+    lines = [  # sku, quantity, price, day
+        ("SOLD", 2, 3.0, "2024-01-10"), ("SOLD", 1, 5.0, "2024-03-01"),
+        ("SOLD", 1, 0.0, "2024-03-20"),  # a giveaway: not a sale, not a price
+        ("RETURNED", -1, 4.95, "2024-03-25"), ("RETURNED", -2, 5.95, "2024-03-26"),
+        ("GIFT", 5, 0.0, "2024-03-30"),  # only ever given away: sold recently, never priced
+    ]  # fmt: skip
+    expected = [("GIFT", 0.0, False), ("RETURNED", 5.45, False), ("SOLD", 4.0, True)]
+
+    frame = pl.DataFrame(
+        lines, schema=["sku", "quantity", "price", "day"], orient="row"
+    ).with_columns(pl.col("quantity").cast(pl.Float64), pl.col("day").str.to_date())
+    adapter = to_products(
+        frame.with_columns(description=pl.lit("MUG")).lazy(), DEFAULT_NON_PRODUCT_SKU_PATTERN, 30
+    ).collect()
+    assert adapter.select("sku", "list_price", "active").rows() == expected
+
+    orders = tmp_path / "landing" / "orders" / "day.csv"
+    orders.parent.mkdir(parents=True)
+    orders.write_text(
+        "order_id,line_no,customer_id,sku,quantity,unit_price,ordered_at,country,channel\n"
+        + "".join(
+            f"O{i},1,C1,{sku},{quantity},{price},{day} 10:00:00,UK,web\n"
+            for i, (sku, quantity, price, day) in enumerate(lines)
+        )
+    )
+    ingest_landing.fn(settings_at(tmp_path, active_window_days=30), "run-p")
+    with open_warehouse(settings_at(tmp_path), read_only=True) as con:
+        derived = con.execute(
+            "select sku, cast(list_price as double), active from staging.stg_products order by sku"
+        ).fetchall()
+    assert derived == expected
