@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 
 import numpy as np
 import pytest
@@ -392,3 +393,42 @@ def test_sampled_negatives_equal_to_the_positive_are_masked() -> None:
         [[True, False, True, False], [False, False, False, False], [False, False, False, True]]
     )
     assert torch.equal(torch.isinf(logits), expected)
+
+
+@pytest.mark.parametrize(
+    ("visitor_days", "served"),
+    [
+        (90, {"C-OLD": True, "V-RECENT": True, "V-OLD": False}),
+        (0, {"C-OLD": True, "V-RECENT": True, "V-OLD": True}),  # 0 serves every id
+    ],
+)
+def test_every_customer_and_only_recent_visitors_are_served(
+    visitor_days: int, served: dict[str, bool]
+) -> None:
+    """sql/recommender/customers.sql on a hand-made staging: a customer who last ordered
+    a year ago is still served; a visitor is served only if seen in the window; nobody seen
+    after as_of is listed."""
+    import duckdb
+
+    from nightshift.warehouse import query_frame
+
+    con = duckdb.connect()
+    con.execute("create schema staging")
+    con.execute(
+        "create table staging.stg_orders as select * from (values "
+        "('C-OLD', 'UK', timestamp '2023-06-01 10:00', date '2023-06-01')) "
+        "as t(customer_id, country, ordered_at, order_date)"
+    )
+    con.execute(
+        "create table staging.stg_events as select * from (values "
+        "('C-OLD', date '2023-06-01'), ('V-RECENT', date '2024-05-01'), "
+        "('V-OLD', date '2024-03-01'), ('V-OLD', date '2023-12-31'), "
+        "('V-LATER', date '2024-07-01')) as t(user_id, event_date)"
+    )
+    frame = query_frame(
+        con,
+        "recommender/customers.sql",
+        {"as_of": date(2024, 6, 1), "visitor_days": visitor_days},
+    )
+    assert dict(frame.select("customer_id", "served").rows()) == served
+    assert dict(frame.select("customer_id", "country").rows())["C-OLD"] == "UK"
