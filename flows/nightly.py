@@ -1,5 +1,6 @@
-"""The nightly flow: ingest -> freshness -> features -> KPIs -> model branches -> publish ->
-report -> delete model versions and export partitions beyond the kept numbers.
+"""The nightly flow: (map an Online Retail file, or generate a demo shop, when its parameters
+ask) -> ingest -> freshness -> features -> KPIs -> model branches -> publish -> report ->
+delete model versions and export partitions beyond the kept numbers.
 
 Only wiring lives here. Every step is a task in tasks/; a model family is one task that
 returns a `BranchResult` and one line in `MODEL_BRANCHES`.
@@ -11,6 +12,7 @@ import os
 from collections.abc import Callable
 from datetime import date
 from functools import partial
+from pathlib import Path
 from typing import Literal, get_args
 
 from prefect import flow, get_run_logger
@@ -26,6 +28,7 @@ from tasks.freshness import check_data_freshness
 from tasks.html_report import publish_html_report
 from tasks.ingest import ingest_landing
 from tasks.inventory import run_inventory
+from tasks.landing import generate_shop_if_missing, map_online_retail
 from tasks.parallel import threads_per_branch
 from tasks.pricing import run_pricing
 from tasks.publish import prune_export_partitions, publish_marts
@@ -63,6 +66,11 @@ BRANCH_AFTER: dict[str, tuple[str, ...]] = {"pricing": ("demand",)}
 
 # The choice list the Prefect UI shows for `models`; a test keeps it equal to MODEL_BRANCHES.
 ModelName = Literal["recommender", "demand", "inventory", "segments", "pricing"]
+# Where a night's data comes from, and the synthetic shops a demo night can generate: the
+# choice lists the Prefect UI shows for `source` and `profile` (a test keeps ShopProfile
+# equal to the generator's profiles).
+Source = Literal["landing", "online-retail"]
+ShopProfile = Literal["tiny", "small", "medium", "large"]
 # Branches that train torch models: routed to GPU workers when NIGHTSHIFT_GPU_POOL is set.
 TorchBranch = Literal["recommender", "demand"]
 TORCH_BRANCHES: tuple[str, ...] = get_args(TorchBranch)
@@ -197,6 +205,29 @@ def run_on_gpu_pool(settings: Settings, run: RunContext, name: str) -> BranchRes
     return read_branch_result(settings, run.run_id, name)
 
 
+def source_label(source: str, source_path: str | None, profile: str | None) -> str:
+    """What `runs.source` records for these parameters, refusing combinations that cannot
+    mean anything before the night starts."""
+    if source == "online-retail":
+        if not source_path:
+            raise ConfigError(
+                "source online-retail needs source_path: the Online Retail file (CSV, Parquet "
+                "or .xlsx) on the machine that runs the flow"
+            )
+        if profile:
+            raise ConfigError(
+                f"profile {profile} generates a synthetic shop; it cannot be combined with "
+                "source online-retail"
+            )
+        return f"online-retail:{source_path}"
+    if source_path:
+        raise ConfigError(
+            "source_path is only read with source online-retail; landing files go in "
+            "<NIGHTSHIFT_HOME>/landing/<table>/"
+        )
+    return "landing"
+
+
 def checked_as_of(settings: Settings, as_of: date | None) -> date:
     """The business date to run: yesterday in the shop's timezone unless given; not future."""
     day = as_of or settings.default_as_of()
@@ -212,6 +243,9 @@ def nightly(
     as_of: date | None = None,
     models: list[ModelName] | None = None,
     full_refresh: bool = False,
+    source: Source = "landing",
+    source_path: str | None = None,
+    profile: ShopProfile | None = None,
 ) -> dict[str, object]:
     """Run one night for `as_of` (default: yesterday in the shop's timezone).
 
@@ -225,10 +259,18 @@ def nightly(
         models: model branches to run (default all); [] runs ingest, features and KPIs only.
         full_refresh: reload every landing file and judge every row again, instead of only
             the new and corrected files.
+        source: where the night's data comes from: `landing`, the files in the home's
+            landing folder, or `online-retail`, the UCI Online Retail file at `source_path`,
+            mapped into the landing folder first.
+        source_path: the Online Retail file on the machine that runs the flow (only with
+            source online-retail).
+        profile: if no orders have landed yet, first generate this synthetic shop, ending on
+            as_of (a demo, as `make run` does); ignored once orders have landed.
     """
     settings = load_settings()
     day = checked_as_of(settings, as_of)
     names = selected_models(models)
+    label = source_label(source, source_path, profile)
     run_id = new_run_id(day)
     logger = get_run_logger()
     if warning := settings.ignored_mlflow_variable():
@@ -239,18 +281,26 @@ def nightly(
         settings.lock_timeout_seconds,
         lambda holder: logger.info("waiting for %s to finish with %s", holder, settings.home),
     ):
-        return run_night(settings, day, names, run_id, full_refresh)
+        return run_night(settings, day, names, run_id, full_refresh, label, source_path, profile)
 
 
 def run_night(
-    settings: Settings, day: date, names: list[str], run_id: str, full_refresh: bool
+    settings: Settings,
+    day: date,
+    names: list[str],
+    run_id: str,
+    full_refresh: bool,
+    source: str = "landing",
+    source_path: str | None = None,
+    profile: str | None = None,
 ) -> dict[str, object]:
-    """The night's steps, run while holding the home's lock."""
+    """The night's steps, run while holding the home's lock. `source` is what
+    `source_label` made of the flow's parameters."""
     flow_run_id = str(flow_run.id) if flow_run.id else None
     abandoned = abandon_dead_runs(settings)
     if abandoned:
         get_run_logger().warning("marked runs killed before they finished: %s", abandoned)
-    open_run(settings, run_id, day, "landing", names, full_refresh, flow_run_id)
+    open_run(settings, run_id, day, source, names, full_refresh, flow_run_id)
     mlflow_run_id = None
     try:
         mlflow_run_id = start_parent_run(
@@ -258,9 +308,18 @@ def run_night(
             run_id,
             day,
             flow_run_id,
-            {"as_of": day.isoformat(), "models": ",".join(names), "full_refresh": full_refresh},
+            {
+                "as_of": day.isoformat(),
+                "models": ",".join(names),
+                "full_refresh": full_refresh,
+                "source": source,
+            },
         )
         run = RunContext(run_id, day, flow_run_id, mlflow_run_id)
+        if source_path:
+            map_online_retail(settings, Path(source_path))
+        elif profile:
+            generate_shop_if_missing(settings, profile, day)
         ingest = ingest_landing(settings, run_id, full_refresh)
         check_data_freshness(settings, day)
         feature_defaults = build_features(settings, day, ingest.input_digests)

@@ -13,9 +13,17 @@ from prefect.utilities.callables import parameter_schema
 
 from flows.adhoc import backfill, backfill_days, retrain
 from flows.deployments import build_deployments
-from flows.nightly import MODEL_BRANCHES, TORCH_BRANCHES, ModelName, nightly
+from flows.nightly import (
+    MODEL_BRANCHES,
+    TORCH_BRANCHES,
+    ModelName,
+    ShopProfile,
+    nightly,
+    source_label,
+)
 from flows.train_branch import train_branch
 from nightshift.errors import ConfigError
+from nightshift.generator import PROFILES
 from nightshift.services import deploy_env
 from nightshift.settings import load_settings
 from tasks.branch import BranchResult
@@ -50,6 +58,35 @@ def test_as_of_is_a_date_picker_and_models_a_choice_list() -> None:
     }
     branch = parameter_schema(train_branch).model_dump()["properties"]["branch"]
     assert branch["enum"] == list(TORCH_BRANCHES)
+
+
+def test_the_ui_offers_every_source_and_synthetic_profile() -> None:
+    props = parameter_schema(nightly).model_dump()["properties"]
+    assert props["source"]["enum"] == ["landing", "online-retail"]
+    assert props["source"]["default"] == "landing"
+    profiles = next(v for v in props["profile"]["anyOf"] if "enum" in v)
+    assert profiles["enum"] == list(get_args(ShopProfile)) == list(PROFILES)
+
+
+@pytest.mark.parametrize(
+    ("source", "path", "profile", "label_or_error"),
+    [
+        ("landing", None, None, "landing"),
+        ("landing", None, "small", "landing"),
+        ("online-retail", "/data/sales.csv", None, "online-retail:/data/sales.csv"),
+        ("online-retail", None, None, "needs source_path"),
+        ("online-retail", "/data/sales.csv", "tiny", "cannot be combined"),
+        ("landing", "/data/sales.csv", None, "only read with source online-retail"),
+    ],
+)
+def test_source_parameters_that_mean_nothing_are_refused_before_the_night(
+    source: str, path: str | None, profile: str | None, label_or_error: str
+) -> None:
+    if label_or_error in {"landing", f"online-retail:{path}"}:
+        assert source_label(source, path, profile) == label_or_error
+    else:
+        with pytest.raises(ConfigError, match=label_or_error):
+            source_label(source, path, profile)
 
 
 def test_prefect_yaml_and_serve_declare_the_same_deployments(prefect_yaml: dict) -> None:
