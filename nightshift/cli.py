@@ -101,11 +101,12 @@ def generate(
     """Write a synthetic shop (orders, events, products, inventory) and its planted truth."""
     from rich.progress import Progress
 
+    from nightshift.contract import landing_files
     from nightshift.generator import PROFILES, generate_shop
 
     settings = settings_for(home)
     landing = out or settings.landing_dir
-    if if_missing and any((landing / "orders").glob("*.*")):
+    if if_missing and landing_files(landing, "orders"):
         typer.echo(f"orders already landed in {landing / 'orders'}; not generating")
         return
     try:
