@@ -11,13 +11,13 @@ where customer_id = (select min(customer_id) from recommendations where source =
 order by rank;
 
 -- name: stockout_risk_this_week
--- Products that run out within 7 days at median demand, or are already at their reorder
--- point: what to chase with suppliers today.
+-- Products on sale that run out within 7 days at median demand, or are already at their
+-- reorder point: what to chase with suppliers today.
 select sku, demand_class, on_hand, on_order, reorder_point, order_qty,
        round(days_of_cover, 1) as days_of_cover, stockout_date
 from inventory_plan
-where stockout_date <= as_of + interval 7 day
-   or on_hand + on_order <= reorder_point
+where active
+  and (stockout_date <= as_of + interval 7 day or on_hand + on_order <= reorder_point)
 order by stockout_date nulls last, days_of_cover;
 
 -- name: biggest_profit_uplift_price_changes

@@ -438,6 +438,8 @@ class SkuInput:
     service_level: float
     # The category's seasonal_profile, ending on as_of like history; None: no season.
     season: np.ndarray | None = None
+    # On sale. An inactive (discontinued) product is planned but never reordered.
+    active: bool = True
 
 
 def fit_baseline(history: np.ndarray, config: InventoryConfig) -> DemandModel:
@@ -471,7 +473,8 @@ def plan_batch(
     """Backtest and plan a batch of SKUs; one row per SKU, whatever its data.
 
     The backtest fits on the history before the last `backtest_days` and replays the policy
-    over them; the plan fits on everything. `baseline` plans with the mean model instead
+    over them; the plan fits on everything. An inactive product keeps its policy, as a record
+    of its stock, but its order quantity is 0: a discontinued product is not bought again. `baseline` plans with the mean model instead
     (what a failed gate publishes). Pure and order-independent, so batches can run in any
     process in any order and give the same rows.
     """
@@ -509,6 +512,7 @@ def plan_batch(
         rows.append(
             {
                 "sku": item.sku,
+                "active": item.active,
                 "demand_class": model.demand_class,
                 "model": model.model,
                 "fallback_reason": model.fallback_reason,
@@ -520,7 +524,7 @@ def plan_batch(
                 "order_up_to": policy.order_up_to,
                 "on_hand": item.on_hand,
                 "on_order": item.on_order,
-                "order_qty": policy.order_qty,
+                "order_qty": policy.order_qty if item.active else 0.0,
                 "days_of_cover": policy.days_of_cover,
                 "stockout_date": policy.stockout_date,
                 "service_level_target": item.service_level,

@@ -106,6 +106,7 @@ def load_skus(settings: Settings, as_of: date) -> list[SkuInput]:
             on_order=float(row["on_order"]),
             service_level=overrides.get(row["category"], settings.inventory_service_level),
             season=seasons.get(row["category"]),
+            active=bool(row["active"]),
         )
         for row in positions.iter_rows(named=True)
     ]

@@ -4,6 +4,7 @@ create or replace table marts.inventory_plan as
 with final as (
     select
         cast(sku as varchar) as sku,
+        cast(active as boolean) as active,
         cast(demand_class as varchar) as demand_class,
         cast(model as varchar) as model,
         cast(fallback_reason as varchar) as fallback_reason,
@@ -38,7 +39,8 @@ comment on column marts.inventory_plan.lead_time_demand is 'Forecast units over 
 comment on column marts.inventory_plan.safety_stock is 'z x sqrt(model variance of demand over lead time + review period + mean daily demand^2 x lead-time variance).';
 comment on column marts.inventory_plan.reorder_point is 'lead_time_demand + safety_stock: order when on_hand + on_order falls to this.';
 comment on column marts.inventory_plan.order_up_to is 'Forecast units over lead time + review period + safety_stock: the position an order restores.';
-comment on column marts.inventory_plan.order_qty is 'Units to order today: order_up_to - (on_hand + on_order) when at or below the reorder point, else 0.';
+comment on column marts.inventory_plan.order_qty is 'Units to order today: order_up_to - (on_hand + on_order) when at or below the reorder point, else 0; always 0 for an inactive product.';
+comment on column marts.inventory_plan.active is 'The product is on sale (the catalogue''s active flag; derived catalogues: sold at a price within NIGHTSHIFT_ACTIVE_WINDOW_DAYS). An inactive, discontinued product keeps its plan as a record but is never reordered.';
 comment on column marts.inventory_plan.days_of_cover is 'on_hand / mean forecast daily demand; NULL when no demand is forecast.';
 comment on column marts.inventory_plan.stockout_date is 'The day cumulative median demand exceeds on_hand (within 120 days), NULL if later.';
 comment on column marts.inventory_plan.service_level_target is 'Target probability of no stock-out per replenishment cycle.';

@@ -36,12 +36,20 @@ def test_the_branch_plans_every_product_with_lineage_and_a_child_run(
         classes = dict(
             con.execute("select demand_class, count(*) from inventory_plan group by 1").fetchall()
         )
+        inactive = con.execute(
+            "select count(*), count(*) filter (where order_qty > 0) from inventory_plan "
+            "where not active"
+        ).fetchone()
     with duckdb.connect(str(settings_at(nightly_home).warehouse_path), read_only=True) as con:
         products = con.execute("select count(*) from features.dim_product").fetchone()[0]
+        discontinued = con.execute(
+            "select count(*) from features.dim_product where not active"
+        ).fetchone()[0]
     rows, skus, lineages, child_id, non_negative, rop_ok, order_rule = summary
     assert rows == skus == products and lineages == 1
     assert non_negative and rop_ok and order_rule
     assert new == ("too_short", 0, 0.0)  # never sold: an answer, not a crash
+    assert inactive == (discontinued, 0) and discontinued > 0  # planned, never reordered
     assert set(classes) <= {"smooth", "erratic", "intermittent", "constant", "too_short"}
 
     client = MlflowClient(tracking_uri=settings_at(nightly_home).tracking_uri)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import numpy as np
@@ -172,6 +173,22 @@ def test_every_sku_gets_a_row_serial_and_parallel_alike() -> None:
     for row in serial:
         assert row["safety_stock"] >= 0 and row["order_qty"] >= 0
         assert np.isfinite(row["reorder_point"])
+
+
+def test_an_inactive_product_keeps_its_plan_but_is_never_reordered() -> None:
+    """A discontinued product's stock is still planned (cover, reorder point), but buying
+    it again is not: the same SKU below its reorder point orders only while on sale."""
+    rng = np.random.default_rng(3)
+    history = rng.poisson(4.0, 200).astype(float)
+    on_sale = SkuInput("A", history, 14, 2.0, 0.0, 0.0, 0.95)
+    discontinued = dataclasses.replace(on_sale, active=False)
+    (ordered,), (kept,) = (
+        plan_batch([item], InventoryConfig(), AS_OF, 28) for item in (on_sale, discontinued)
+    )
+    assert ordered["active"] and ordered["order_qty"] > 50  # about 4 a day over 3 weeks
+    assert not kept["active"] and kept["order_qty"] == 0
+    for column in ("reorder_point", "safety_stock", "lead_time_demand", "stockout_date"):
+        assert kept[column] == ordered[column]
 
 
 def test_a_dask_address_without_prefect_dask_is_a_clear_config_error(
