@@ -474,9 +474,9 @@ def plan_batch(
 
     The backtest fits on the history before the last `backtest_days` and replays the policy
     over them; the plan fits on everything. An inactive product keeps its policy, as a record
-    of its stock, but its order quantity is 0: a discontinued product is not bought again. `baseline` plans with the mean model instead
-    (what a failed gate publishes). Pure and order-independent, so batches can run in any
-    process in any order and give the same rows.
+    of its stock, but its order quantity is 0: a discontinued product is not bought again.
+    `baseline` plans with the mean model instead (what a failed gate publishes). Pure and
+    order-independent, so batches can run in any process in any order and give the same rows.
     """
 
     def fit(
