@@ -158,18 +158,13 @@ def ingest(
 
     label = "landing"
     if source is Source.online_retail:
-        from nightshift.online_retail import write_landing_files
+        from tasks.landing import map_online_retail
 
         if path is None:
             fail(
                 "--source online-retail needs the file: nightshift ingest --source online-retail FILE"
             )
-        orders_path, _ = write_landing_files(
-            path,
-            settings.landing_dir,
-            settings.non_product_sku_pattern,
-            settings.active_window_days,
-        )
+        orders_path = map_online_retail.fn(settings, path)
         label = f"online-retail:{path}"
         typer.echo(f"mapped {path} to {orders_path.parent.parent}")
     elif path is not None:
