@@ -130,6 +130,21 @@ def test_croston_tsb_recovers_a_planted_rate_and_fades_when_sales_stop() -> None
     assert silent.mean_daily[0] < 0.01 * model.mean_daily[0] + 1e-9
 
 
+def test_the_replay_judges_the_whole_units_the_plan_orders() -> None:
+    """S = 14 days x 0.2 = 2.8 units with no uncertainty: the plan orders whole units, so the
+    stock is 3, and a period that sells 3 is met while one that sells 4 is not."""
+    model = DemandModel("intermittent", "mean", np.full(120, 0.2), None, 0.0)
+    position = plan(model, 7, None, on_hand=0, on_order=0, as_of=AS_OF, service_level=0.95,
+                    review_days=7)  # fmt: skip
+    assert position.order_up_to == pytest.approx(2.8) and position.order_qty == 3
+    actual = np.zeros(21)
+    actual[[0, 3, 10]] = 1  # days 0-13 sell 3
+    actual[15] = 3  # days 7-20 sell 1 + 3 = 4
+    met, ending = replay_service_level(model, np.zeros(28), actual, 7, None, 0.95, 7)
+    assert met.tolist() == [True, False]
+    assert ending.tolist() == [0.0, 0.0]
+
+
 def test_the_replayed_service_level_is_near_target_on_planted_series() -> None:
     rng = np.random.default_rng(5)
     met = []
