@@ -37,9 +37,9 @@ comment on column marts.inventory_plan.fallback_reason is 'Why a SARIMA class go
 comment on column marts.inventory_plan.lead_time_days is 'Supplier lead time (snapshot, else NIGHTSHIFT_DEFAULT_LEAD_TIME_DAYS).';
 comment on column marts.inventory_plan.lead_time_demand is 'Forecast units over the lead time.';
 comment on column marts.inventory_plan.safety_stock is 'z x sqrt(model variance of demand over lead time + review period + mean daily demand^2 x lead-time variance).';
-comment on column marts.inventory_plan.reorder_point is 'lead_time_demand + safety_stock: order when on_hand + on_order falls to this.';
+comment on column marts.inventory_plan.reorder_point is 'lead_time_demand + safety_stock: below it, stock is expected to run out before an order placed today arrives.';
 comment on column marts.inventory_plan.order_up_to is 'Forecast units over lead time + review period + safety_stock: the position an order restores.';
-comment on column marts.inventory_plan.order_qty is 'Units to order today: order_up_to - (on_hand + on_order) when at or below the reorder point, else 0; always 0 for an inactive product.';
+comment on column marts.inventory_plan.order_qty is 'Units to order today: order_up_to - (on_hand + on_order) rounded up to whole units when the position is below order_up_to, else 0; always 0 for an inactive product.';
 comment on column marts.inventory_plan.active is 'The product is on sale (the catalogue''s active flag; derived catalogues: sold at a price within NIGHTSHIFT_ACTIVE_WINDOW_DAYS). An inactive, discontinued product keeps its plan as a record but is never reordered.';
 comment on column marts.inventory_plan.days_of_cover is 'on_hand / mean forecast daily demand; NULL when no demand is forecast.';
 comment on column marts.inventory_plan.stockout_date is 'The day cumulative median demand exceeds on_hand (within 120 days), NULL if later.';

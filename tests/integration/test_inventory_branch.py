@@ -28,7 +28,8 @@ def test_the_branch_plans_every_product_with_lineage_and_a_child_run(
             "select count(*), count(distinct sku), count(distinct (as_of, run_id, mlflow_run_id)), "
             "any_value(mlflow_run_id), bool_and(safety_stock >= 0 and order_qty >= 0), "
             "bool_and(reorder_point >= lead_time_demand), "
-            "bool_and(order_qty = 0 or on_hand + on_order <= reorder_point) from inventory_plan"
+            "bool_and(order_qty = case when active then "
+            "greatest(ceil(order_up_to - (on_hand + on_order)), 0) else 0 end) from inventory_plan"
         ).fetchone()
         new = con.execute(
             "select demand_class, order_qty, safety_stock from inventory_plan where sku = 'SKU-NEW-2'"

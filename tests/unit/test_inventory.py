@@ -60,6 +60,11 @@ def test_the_policy_on_a_hand_made_model() -> None:
     assert policy.stockout_date == date(2024, 7, 8)  # 4/day: the 8th day takes stock past 30
     well_stocked = plan(model, 10, None, 500, 0, AS_OF, 0.95, 7)
     assert well_stocked.order_qty == 0
+    # above the reorder point but below S: the stock must last until an order placed at the
+    # next review arrives (17 days, 68 units expected), so it is topped up now
+    between = plan(model, 10, None, 70, 0, AS_OF, 0.95, 7)
+    assert policy.reorder_point < 70 < policy.order_up_to
+    assert between.order_qty == np.ceil(68 + ss - 70)
 
 
 def test_autocorrelated_errors_widen_the_lead_time_variance() -> None:
