@@ -377,9 +377,9 @@ def plan(
     Why every position below S orders: the next decision is a review period away, so the
     stock must last the lead time plus that period, which is what S protects. Ordering only
     at or below s left the SKUs between s and S short of that (on the `small` shop 31 of
-    480 products on sale, with a 10% chance on average of running out before their next
-    order could arrive, against the 5% targeted), and the replay that gates the plan
-    already raises every position to S.
+    480 products on sale, with a 10% chance on average by their own forecasts of running
+    out before their next order could arrive, against the 5% targeted), and the replay
+    that gates the plan already raises every position to S.
     """
     protection = lead_time_days + review_days
     mean = model.mean_daily
