@@ -291,7 +291,8 @@ def with_yearly_season(
     reference; a Croston-family forecast follows the last `croston_level_days`. Without
     this, every model lags a seasonal ramp: on the `small` shop the replayed service level
     fell from 0.92 in June to 0.80 at the start of December, when it matters most (0.95 and
-    0.90 with it, both replayed against fractional stock). Its re-forecasts in the replay move along the profile with the history."""
+    0.90 with it, both replayed against fractional stock). Its re-forecasts in the replay
+    move along the profile with the history."""
     fitted_days = min(n_history, config.history_days)
     reference = config.croston_level_days if model.model.startswith("croston") else fitted_days
     factors = yearly_factors(profile, end, model.mean_daily.size, reference)

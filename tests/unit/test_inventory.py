@@ -81,9 +81,10 @@ def stock_cycles_met(rng: np.random.Generator, daily: float, lead: int, weeks: i
     for day, sold in enumerate(demand):
         on_hand += arriving.pop(day, 0.0)
         if day % review == 0 and day < weeks * review:
-            position = on_hand + sum(arriving.values())
-            order = plan(model, lead, None, position, 0, AS_OF, 0.95, review).order_qty
-            arriving[day + lead] = order
+            on_order = sum(arriving.values())
+            arriving[day + lead] = plan(
+                model, lead, None, on_hand, on_order, AS_OF, 0.95, review
+            ).order_qty
         on_hand -= sold
         stock.append(on_hand)
     return [min(stock[k * review + lead : (k + 1) * review + lead]) >= 0 for k in range(1, weeks)]
@@ -172,9 +173,9 @@ def test_the_replay_judges_the_whole_units_the_plan_orders() -> None:
     """S = 14 days x 0.2 = 2.8 units with no uncertainty: the plan orders whole units, so the
     stock is 3, and a period that sells 3 is met while one that sells 4 is not."""
     model = DemandModel("intermittent", "mean", np.full(120, 0.2), None, 0.0)
-    position = plan(model, 7, None, on_hand=0, on_order=0, as_of=AS_OF, service_level=0.95,
-                    review_days=7)  # fmt: skip
-    assert position.order_up_to == pytest.approx(2.8) and position.order_qty == 3
+    policy = plan(model, 7, None, on_hand=0, on_order=0, as_of=AS_OF, service_level=0.95,
+                  review_days=7)  # fmt: skip
+    assert policy.order_up_to == pytest.approx(2.8) and policy.order_qty == 3
     actual = np.zeros(21)
     actual[[0, 3, 10]] = 1  # days 0-13 sell 3
     actual[15] = 3  # days 7-20 sell 1 + 3 = 4
