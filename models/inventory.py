@@ -345,6 +345,18 @@ def safety_stock(
     return z * math.sqrt(max(demand_variance, 0.0) + mean_daily**2 * lead_var)
 
 
+def protection_stock(
+    model: DemandModel, protection: int, lead_time_std_days: float | None, z: float
+) -> tuple[float, float]:
+    """Safety stock and order-up-to level S over a protection period of `protection` days:
+    the forecast demand over it plus the safety stock. `plan` and the replay that gates it
+    both take S from here, so the gate measures the stock the plan sets."""
+    mean = model.mean_daily[:protection]
+    d_bar = float(mean.mean()) if protection else 0.0
+    ss = safety_stock(z, model.sum_variance(protection), d_bar, lead_time_std_days)
+    return ss, float(mean.sum()) + ss
+
+
 @dataclass(frozen=True)
 class Policy:
     lead_time_demand: float
@@ -385,12 +397,11 @@ def plan(
     protection = lead_time_days + review_days
     mean = model.mean_daily
     d_bar = float(mean[:protection].mean()) if protection else 0.0
-    ss = safety_stock(
-        z_value(service_level), model.sum_variance(protection), d_bar, lead_time_std_days
+    ss, order_up_to = protection_stock(
+        model, protection, lead_time_std_days, z_value(service_level)
     )
     lead_demand = float(mean[:lead_time_days].sum())
     reorder_point = lead_demand + ss
-    order_up_to = float(mean[:protection].sum()) + ss
     position = on_hand + on_order
     order_qty = math.ceil(order_up_to - position)
     cover = on_hand / d_bar if d_bar > 0 else None
@@ -430,10 +441,8 @@ def replay_service_level(
         current = model
         if model.condition is not None and start > 0:
             current = model.condition(np.concatenate([past, actual[:start]]))
-        # the safety stock of that review's forecast, as that night's plan would set it
-        d_bar = float(current.mean_daily[:protection].mean())
-        ss = safety_stock(z, current.sum_variance(protection), d_bar, lead_time_std_days)
-        s = math.ceil(float(current.mean_daily[:protection].sum()) + ss)
+        # that review's forecast's S, as that night's plan would set it, in whole units
+        s = math.ceil(protection_stock(current, protection, lead_time_std_days, z)[1])
         demand = float(np.maximum(actual[start : start + protection], 0).sum())
         met.append(demand <= s)
         ending.append(max(s - demand, 0.0))
