@@ -403,14 +403,12 @@ def plan(
     lead_demand = float(mean[:lead_time_days].sum())
     reorder_point = lead_demand + ss
     position = on_hand + on_order
-    order_qty = math.ceil(order_up_to - position)
+    order_qty = max(math.ceil(order_up_to - position), 0)  # whole units, none above S
     cover = on_hand / d_bar if d_bar > 0 else None
     cumulative = np.cumsum(mean)
     out = np.flatnonzero(cumulative > on_hand)
     stockout = as_of + timedelta(days=int(out[0]) + 1) if out.size else None
-    return Policy(
-        lead_demand, ss, reorder_point, order_up_to, float(max(order_qty, 0)), cover, stockout
-    )
+    return Policy(lead_demand, ss, reorder_point, order_up_to, float(order_qty), cover, stockout)
 
 
 def replay_service_level(
