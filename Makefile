@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PROFILE ?= small
+# Most of the suite's time is spent waiting on servers and subprocesses it starts, so two
+# workers finish sooner even on 2 cores (6:51 against 8:54 there); 0 runs it in one process.
+PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help setup browser run test lint format bench clean services services-stop serve
@@ -27,8 +30,8 @@ run: ## generate the synthetic `small` shop if no data landed, then run the nigh
 	$(BIN)/nightshift generate --profile $(PROFILE) --if-missing
 	$(BIN)/nightshift run
 
-test: ## run the test suite (what CI runs)
-	$(BIN)/pytest
+test: ## run the test suite (what CI runs), whole files spread over PYTEST_WORKERS processes
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 lint: ## ruff lint and format check
 	$(BIN)/ruff check .
