@@ -253,9 +253,29 @@ def run(
     full_refresh: Annotated[
         bool, typer.Option(help="Reload every landing file and judge every row again.")
     ] = False,
+    source: Annotated[
+        Source,
+        typer.Option(
+            help="landing: the home's landing/ files; online-retail: first map the UCI "
+            "Online Retail file at --source-path into landing/."
+        ),
+    ] = Source.landing,
+    source_path: Annotated[
+        Path | None,
+        typer.Option("--source-path", help="The Online Retail file (CSV, Parquet or .xlsx)."),
+    ] = None,
+    profile: Annotated[
+        ProfileName | None,
+        typer.Option(
+            help="If no orders have landed yet, first generate this synthetic shop, ending "
+            "on the as_of (what make run does)."
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
-    """Run the nightly flow on Prefect (ephemeral API unless PREFECT_API_URL is set)."""
+    """Run the nightly flow on Prefect (ephemeral API unless PREFECT_API_URL is set).
+
+    The data options are the flow's own parameters, as the Prefect UI offers them."""
     settings = settings_for(home)
     if home is not None:
         os.environ["NIGHTSHIFT_HOME"] = str(home)
@@ -267,13 +287,23 @@ def run(
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
     from nightshift.prefect_api import ephemeral_api_starting
 
+    path = str(source_path.resolve()) if source_path is not None else None
+    shop = profile.value if profile is not None else None
     with ephemeral_api_starting():  # comes up while the flow's libraries import
-        from flows.nightly import nightly, selected_models
+        from flows.nightly import nightly, selected_models, source_label
 
         if chosen is not None:
             selected_models(chosen)  # a clear error for an unknown name, without waiting
+        source_label(source.value, path, shop)  # and for options that cannot go together
     result = run_with_terminal_progress(
-        lambda: nightly(as_of=day, models=chosen, full_refresh=full_refresh)
+        lambda: nightly(
+            as_of=day,
+            models=chosen,
+            full_refresh=full_refresh,
+            source=source.value,
+            source_path=path,
+            profile=shop,
+        )  # fmt: skip
     )
     typer.echo(
         f"run {result['run_id']} for {result['as_of']} published {', '.join(result['published'])} "

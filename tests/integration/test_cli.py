@@ -135,18 +135,20 @@ finally:
 
 
 def test_run_without_a_prefect_server_starts_prefects_api_once_and_early(
-    tiny_home: Path,
+    tmp_path: Path,
 ) -> None:
     """`make run`'s path: no Prefect server configured, so `nightshift run` starts Prefect's
     ephemeral API itself, before importing the flows so that it comes up meanwhile
-    (nightshift.prefect_api), and the flow uses that same server, not a second one."""
+    (nightshift.prefect_api), and the flow uses that same server, not a second one. The
+    home is empty: `--profile tiny` passes the flow's parameter, which generates the shop."""
     from tests.conftest import TINY_END
 
+    home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({"NIGHTSHIFT_HOME": str(tiny_home), "COLUMNS": "200"})
+    env.update({"NIGHTSHIFT_HOME": str(home), "COLUMNS": "200"})
     result = subprocess.run(
         [sys.executable, "-c", COUNT_API_STARTS, "run", "--as-of", TINY_END.isoformat(),
-         "--models", "segments"],
+         "--models", "segments", "--profile", "tiny"],
         capture_output=True,
         text=True,
         env=env,
@@ -155,7 +157,21 @@ def test_run_without_a_prefect_server_starts_prefects_api_once_and_early(
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "API_STARTS ['while importing']" in result.stdout, output[-3000:]
-    assert (tiny_home / "prefect").is_dir()  # the home's own Prefect database
-    with duckdb.connect(str(tiny_home / "marts.duckdb"), read_only=True) as con:
+    assert (home / "prefect").is_dir()  # the home's own Prefect database
+    assert sorted(p.name for p in (home / "landing").iterdir()) == [
+        "events", "inventory", "orders", "products"
+    ]  # fmt: skip
+    with duckdb.connect(str(home / "marts.duckdb"), read_only=True) as con:
         (segments,) = con.execute("select count(*) from customer_segments").fetchone()
+        (source,) = con.execute("select source from runs").fetchone()
     assert segments > 0
+    assert source == "landing"
+
+
+def test_run_refuses_data_options_that_cannot_go_together(tmp_path: Path) -> None:
+    """The flow's own refusal, as one clear line before any night starts."""
+    result = nightshift("run", "--source", "online-retail", home=tmp_path)
+    assert result.returncode == 2
+    assert "error: source online-retail needs source_path" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "marts.duckdb").exists()
