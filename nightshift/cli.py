@@ -303,7 +303,7 @@ def run(
             source=source.value,
             source_path=path,
             profile=shop,
-        )  # fmt: skip
+        )
     )
     typer.echo(
         f"run {result['run_id']} for {result['as_of']} published {', '.join(result['published'])} "
