@@ -23,12 +23,13 @@ days do not show, and a flat level lags every seasonal ramp.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import numpy as np
+
+from models.fit_warnings import ignore_expected_fit_warnings
 
 ADI_CUTOFF = 1.32
 CV2_CUTOFF = 0.49
@@ -171,9 +172,9 @@ def croston_tsb(history: np.ndarray, horizon: int, alpha: float, beta: float) ->
 def fit_sarima(
     history: np.ndarray, horizon: int, demand_class: str, config: InventoryConfig
 ) -> DemandModel:
-    """The best of a few small SARIMA orders by AICc (bounded search, short optimisation),
-    with warnings captured: a non-converged or failing fit falls back to the mean model."""
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+    """The best of a few small SARIMA orders by AICc (bounded search, short optimisation): a
+    candidate that does not converge is skipped, and if none is left, or every one fails, the
+    SKU falls back to the mean model with the reason."""
     from statsmodels.tsa.arima.model import ARIMA
     from statsmodels.tsa.arima_process import arma2ma
 
@@ -187,21 +188,19 @@ def fit_sarima(
     best = None
     not_converged = 0
     errors = []
+    ignore_expected_fit_warnings()
     for order, seasonal in candidates:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                # statsmodels' ARIMA front end to the state-space model: about 3x faster
-                # than SARIMAX(...).fit() on these orders, same likelihood.
-                result = ARIMA(history, order=order, seasonal_order=seasonal, trend="c").fit(
-                    method="statespace", method_kwargs={"maxiter": config.max_iter}
-                )
-            except (ValueError, np.linalg.LinAlgError) as exc:
-                errors.append(f"{order}{seasonal}: {exc}")
-                continue
-        converged = bool(result.mle_retvals.get("converged", True)) and not any(
-            issubclass(w.category, ConvergenceWarning) for w in caught
-        )
+        try:
+            # statsmodels' ARIMA front end to the state-space model: about 3x faster than
+            # SARIMAX(...).fit() on these orders, same likelihood.
+            result = ARIMA(history, order=order, seasonal_order=seasonal, trend="c").fit(
+                method="statespace", method_kwargs={"maxiter": config.max_iter}
+            )
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            errors.append(f"{order}{seasonal}: {exc}")
+            continue
+        # statsmodels' ConvergenceWarning is raised exactly when this flag is False
+        converged = bool(result.mle_retvals.get("converged", True))
         not_converged += not converged
         if converged and np.isfinite(result.aicc) and (best is None or result.aicc < best[0]):
             best = (result.aicc, order, seasonal, result)

@@ -62,9 +62,9 @@ def fit_sku_elasticity(
     config: ElasticityConfig,
 ) -> SkuElasticity:
     """One SKU's Poisson GLM (see the module docstring); `days` are days since 1970-01-01."""
-    import warnings
-
     import statsmodels.api as sm
+
+    from models.fit_warnings import ignore_expected_fit_warnings
 
     y = np.maximum(np.asarray(units, dtype=np.float64), 0.0)
     price = np.asarray(price, dtype=np.float64)
@@ -84,12 +84,11 @@ def fit_sku_elasticity(
     dummies = [(weekday == d).astype(np.float64) for d in range(1, 7)]
     design = np.column_stack([np.ones_like(y), log_price - log_price.mean(), years, *dummies])
     offset = np.log(np.asarray(category_units, dtype=np.float64) + 1.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            result = sm.GLM(y, design, family=sm.families.Poisson(), offset=offset).fit()
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            return SkuElasticity(None, None, f"fit failed: {exc}")
+    ignore_expected_fit_warnings()
+    try:
+        result = sm.GLM(y, design, family=sm.families.Poisson(), offset=offset).fit()
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        return SkuElasticity(None, None, f"fit failed: {exc}")
     estimate, se = float(result.params[1]), float(result.bse[1])
     dispersion = max(float(result.pearson_chi2) / max(result.df_resid, 1.0), 1.0)
     se *= np.sqrt(dispersion)
