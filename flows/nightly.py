@@ -18,7 +18,7 @@ from typing import Literal, get_args
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from nightshift.errors import ConfigError, NightshiftError
+from nightshift.errors import ConfigError, NightshiftError, failure_text
 from nightshift.runlock import home_lock
 from nightshift.settings import Settings, load_settings
 from tasks.branch import BranchResult
@@ -109,7 +109,7 @@ def run_branches(
     failures: dict[str, str] = {}
 
     def record_failure(name: str, exc: BaseException) -> None:
-        failures[name] = f"{type(exc).__name__}: {exc}"[:2000]
+        failures[name] = failure_text(exc)[:2000]
         logger.error("branch %s failed; its tables keep last night's rows: %s", name, exc)
 
     routed = [name for name in names if settings.gpu_pool and name in TORCH_BRANCHES]
@@ -343,7 +343,7 @@ def run_night(
             settings, run_id, day, [kpis, *[m for b in branches for m in b.marts], *quality], stale
         )
     except BaseException as exc:
-        close_run(settings, run_id, "failed", mlflow_run_id, error=f"{type(exc).__name__}: {exc}")
+        close_run(settings, run_id, "failed", mlflow_run_id, error=failure_text(exc))
         if mlflow_run_id:
             finish_parent_run(settings, mlflow_run_id, "failed")
         raise

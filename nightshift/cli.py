@@ -15,7 +15,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from nightshift.errors import NightshiftError
+from nightshift.errors import NightshiftError, failure_text
 from nightshift.settings import Settings, load_settings
 
 T = TypeVar("T")
@@ -185,7 +185,7 @@ def ingest(
         try:
             summary = ingest_landing.fn(settings, run_id, full_refresh)
         except BaseException as exc:
-            close_run.fn(settings, run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            close_run.fn(settings, run_id, "failed", error=failure_text(exc))
             raise
         close_run.fn(
             settings,

@@ -16,3 +16,26 @@ class ContractError(NightshiftError):
 
 class ConfigError(NightshiftError):
     """A setting or parameter that cannot work; raised before any data is touched."""
+
+
+def failure_text(exc: BaseException) -> str:
+    """What `runs.error` says about a run that ended with `exc`: its type and message.
+
+    A run stopped by a signal (a cancelled deployment, `timeout`, a stopping service
+    manager) names the signal: Prefect's TerminationSignal carries it as an attribute and no
+    message, and "TerminationSignal: " told whoever was paged nothing. Ctrl-C says so."""
+    number = getattr(exc, "signal", None)
+    if isinstance(number, int):
+        import signal
+
+        try:
+            message = f"stopped by {signal.Signals(number).name}"
+        except ValueError:
+            message = f"stopped by signal {number}"
+    elif str(exc):
+        message = str(exc)
+    elif isinstance(exc, KeyboardInterrupt):
+        message = "interrupted (Ctrl-C)"
+    else:
+        message = "(no message)"
+    return f"{type(exc).__name__}: {message}"

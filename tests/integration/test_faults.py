@@ -1,5 +1,5 @@
-"""Faults a production night must survive, for real: a run killed with SIGKILL mid-training,
-and the same night run again. Real Prefect (the session's API), DuckDB files and MLflow."""
+"""Faults a production night must survive, for real: a run killed with SIGKILL or stopped
+with SIGTERM mid-training, and the same night run again. Real Prefect (the session's API), DuckDB files and MLflow."""
 
 from __future__ import annotations
 
@@ -50,9 +50,11 @@ def history_partitions(home: Path) -> dict[str, list[str]]:
     }
 
 
-def kill_during_training(home: Path, marker: str, timeout: float = 300) -> str:
+def kill_during_training(
+    home: Path, marker: str, timeout: float = 300, sig: signal.Signals = signal.SIGKILL
+) -> tuple[str, int]:
     """Start `nightshift run` in its own process against this session's Prefect API, wait
-    for `marker` in its log, SIGKILL it, and return what it printed."""
+    for `marker` in its log, send it `sig`, and return what it printed and its exit code."""
     from prefect.settings import get_current_settings
 
     env = {
@@ -74,18 +76,19 @@ def kill_during_training(home: Path, marker: str, timeout: float = 300) -> str:
         for line in proc.stdout:
             seen.append(line)
             if marker in line:
-                os.kill(proc.pid, signal.SIGKILL)
+                os.kill(proc.pid, sig)
+                if sig != signal.SIGKILL:
+                    seen.extend(proc.stdout)  # what it says while it stops
                 break
             if time.monotonic() > deadline:
                 break
     finally:
         if proc.poll() is None and not any(marker in line for line in seen):
             proc.kill()
-        proc.wait(timeout=30)
+        proc.wait(timeout=60)
     output = "".join(seen)
     assert any(marker in line for line in seen), f"never saw {marker!r}:\n{output[-3000:]}"
-    assert proc.returncode == -signal.SIGKILL
-    return output
+    return output, proc.returncode
 
 
 def branch_spans(marts_path: Path, run_id: str) -> dict[str, tuple[datetime, datetime]]:
@@ -116,7 +119,8 @@ def test_a_killed_run_changes_nothing_and_a_rerun_reproduces_the_night(
     )
 
     # SIGKILL while the recommender is training: nothing published, nothing half-written
-    kill_during_training(nightly_home, "recommender epoch 1:")
+    _, returncode = kill_during_training(nightly_home, "recommender epoch 1:")
+    assert returncode == -signal.SIGKILL
     assert file_sha256(settings.marts_path) == before_bytes
     assert published_tables(settings.marts_path) == before_tables  # readable and consistent
     assert history_partitions(nightly_home) == before_partitions
@@ -135,6 +139,35 @@ def test_a_killed_run_changes_nothing_and_a_rerun_reproduces_the_night(
         statuses = dict(con.execute("select status, count(*) from runs group by 1").fetchall())
     assert statuses.get("abandoned") == 1, statuses
     assert sum(statuses.values()) == 3
+
+
+def test_a_night_stopped_with_sigterm_closes_its_run_naming_the_signal(
+    nightly_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM is how a cancelled deployment run, `timeout` or a service manager stops a
+    night. Prefect turns it into an exception, so unlike SIGKILL the night closes its own
+    run: failed, with the signal named for whoever is paged (it used to say only
+    "TerminationSignal: "), its MLflow run failed too, and nothing published."""
+    from mlflow.tracking import MlflowClient
+
+    for name, value in SHORT_TRAINING.items():
+        monkeypatch.setenv(name, value)
+    settings = settings_at(nightly_home)
+    output, returncode = kill_during_training(
+        nightly_home, "recommender epoch 1:", sig=signal.SIGTERM
+    )
+    assert returncode != 0, output[-3000:]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        runs = con.execute("select status, error, mlflow_run_id from meta.runs").fetchall()
+    assert [(status, error) for status, error, _ in runs] == [
+        ("failed", "TerminationSignal: stopped by SIGTERM")
+    ], output[-3000:]
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    assert client.get_run(runs[0][2]).info.status == "FAILED"
+    # the first night of this home: no marts, no exports, no half-written temporary file
+    assert not settings.marts_path.exists()
+    assert not (nightly_home / "exports").exists()
+    assert list(nightly_home.glob("*.tmp")) == []
 
 
 def test_branches_run_together_when_allowed_and_pricing_waits_for_demand(
