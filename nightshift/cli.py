@@ -62,6 +62,12 @@ def settings_for(home: Path | None) -> Settings:
     return load_settings(home=home)
 
 
+# `nightshift run`'s exit codes besides 0 (the night published whole): 2 our own one-line
+# error (an option, setting or input file that cannot work; nothing published), 1 any other
+# failure (a traceback; nothing published).
+EXIT_DEGRADED = 3  # the night published, but one or more model branches failed
+
+
 def fail(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=2)
@@ -309,6 +315,16 @@ def run(
         f"run {result['run_id']} for {result['as_of']} published {', '.join(result['published'])} "
         f'to {result["marts"]}\nquery it: nightshift query "select * from kpi_daily order by date desc limit 7"'
     )
+    if result["failed_branches"]:
+        # Published, but not whole: a scheduler or script that only sees the exit code must
+        # not take a degraded night for a good one.
+        for name, error in result["failed_branches"].items():
+            typer.secho(
+                f"degraded: branch {name} failed, its tables keep their last rows: {error}",
+                fg=typer.colors.YELLOW,
+                err=True,
+            )
+        raise typer.Exit(code=EXIT_DEGRADED)
 
 
 def run_with_terminal_progress(run: Callable[[], T], console: object | None = None) -> T:

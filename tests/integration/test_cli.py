@@ -168,6 +168,30 @@ def test_run_without_a_prefect_server_starts_prefects_api_once_and_early(
     assert source == "landing"
 
 
+def test_a_night_with_a_failed_branch_publishes_the_rest_and_exits_3(tmp_path: Path) -> None:
+    """A scheduler or script that only sees the exit code must not take a degraded night for
+    a good one. CUDA is asked for on a machine without it, so the recommender fails at once;
+    the segments still publish, and the failed branch is named on stderr."""
+    from tests.conftest import TINY_END
+
+    result = nightshift(
+        "run", "--as-of", TINY_END.isoformat(), "--models", "recommender,segments",
+        "--profile", "tiny", home=tmp_path, env={"NIGHTSHIFT_DEVICE": "cuda"},
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 3, output[-3000:]
+    assert "degraded: branch recommender failed, its tables keep their last rows: " in (
+        result.stderr
+    ), output[-3000:]
+    assert "CUDA is not available" in result.stderr
+    assert "published customer_segments" in result.stdout
+    with duckdb.connect(str(tmp_path / "marts.duckdb"), read_only=True) as con:
+        (status,) = con.execute("select status from runs").fetchone()
+        (segments,) = con.execute("select count(*) from customer_segments").fetchone()
+    assert status == "degraded"
+    assert segments > 0
+
+
 def test_run_refuses_data_options_that_cannot_go_together(tmp_path: Path) -> None:
     """The flow's own refusal, as one clear line before any night starts."""
     result = nightshift("run", "--source", "online-retail", home=tmp_path)
