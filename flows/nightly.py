@@ -17,6 +17,7 @@ from typing import Literal, get_args
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.states import Completed, State
 
 from nightshift.errors import ConfigError, NightshiftError, failure_text
 from nightshift.runlock import home_lock
@@ -246,8 +247,9 @@ def nightly(
     source: Source = "landing",
     source_path: str | None = None,
     profile: ShopProfile | None = None,
-) -> dict[str, object]:
-    """Run one night for `as_of` (default: yesterday in the shop's timezone).
+) -> dict[str, object] | State:
+    """Run one night for `as_of` (default: yesterday in the shop's timezone): the night's
+    summary, in a Completed state named Degraded when a model branch failed.
 
     Runs on one home take turns (`nightshift.runlock`): a run started while another is
     publishing waits for it rather than failing or interleaving.
@@ -281,7 +283,18 @@ def nightly(
         settings.lock_timeout_seconds,
         lambda holder: logger.info("waiting for %s to finish with %s", holder, settings.home),
     ):
-        return run_night(settings, day, names, run_id, full_refresh, label, source_path, profile)
+        night = run_night(settings, day, names, run_id, full_refresh, label, source_path, profile)
+    if not night["failed_branches"]:
+        return night
+    # Published, but not whole: a Completed state named Degraded, so the UI's run list shows
+    # it and an automation can alert on its `prefect.flow-run.Degraded` event; calling the
+    # flow still returns the summary.
+    failed = ", ".join(night["failed_branches"])
+    return Completed(
+        name="Degraded",
+        message=f"published, but branch(es) {failed} failed; their tables keep their last rows",
+        data=night,
+    )
 
 
 def run_night(

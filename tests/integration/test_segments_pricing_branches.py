@@ -199,3 +199,17 @@ def test_a_failed_branch_degrades_the_night_but_the_others_publish(
     parent = client.get_run(result["mlflow_run_id"])
     assert parent.data.tags["nightshift.status"] == "degraded"
     assert parent.info.status == "FINISHED"
+
+    # and Prefect shows the night as Degraded, naming the branch, where the UI lists runs
+    from prefect import get_client
+
+    with duckdb.connect(str(settings.marts_path), read_only=True) as con:
+        (flow_run_id,) = con.execute(
+            "select flow_run_id from runs where run_id = $r", {"r": result["run_id"]}
+        ).fetchone()
+    with get_client(sync_client=True) as prefect:
+        state = prefect.read_flow_run(flow_run_id).state
+    assert (state.type.value, state.name) == ("COMPLETED", "Degraded")
+    assert state.message == (
+        "published, but branch(es) segments failed; their tables keep their last rows"
+    )
