@@ -9,21 +9,24 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from prefect import flow, get_run_logger
+from prefect.states import State
 
-from flows.nightly import ModelName, nightly
+from flows.nightly import ModelName, degraded_if_any_failed, nightly
 from nightshift.errors import ConfigError
 from nightshift.settings import load_settings
 
 
 @flow(name="retrain", description="Retrain and republish one model for a night.")
-def retrain(model: ModelName, as_of: date | None = None) -> dict[str, object]:
-    """Run one model branch (after ingest, features and KPIs) and publish its tables.
+def retrain(model: ModelName, as_of: date | None = None) -> dict[str, object] | State:
+    """Run one model branch (after ingest, features and KPIs) and publish its tables: the
+    night's summary, Degraded (as the nightly flow's) if the branch failed.
 
     Args:
         model: the model branch to retrain.
         as_of: the business date (default: yesterday in the shop's timezone).
     """
-    return nightly(as_of=as_of, models=[model])
+    night = nightly(as_of=as_of, models=[model])
+    return degraded_if_any_failed(night, [night])
 
 
 def backfill_days(start: date, end: date, today: date) -> list[date]:
@@ -38,8 +41,9 @@ def backfill_days(start: date, end: date, today: date) -> list[date]:
 @flow(name="backfill", description="Run the nightly flow for each day of a range, in order.")
 def backfill(
     start: date, end: date, models: list[ModelName] | None = None
-) -> list[dict[str, object]]:
-    """Run the night for every day from `start` to `end`, one after another, oldest first.
+) -> list[dict[str, object]] | State:
+    """Run the night for every day from `start` to `end`, one after another, oldest first:
+    their summaries, Degraded (naming the nights) if a branch failed on any of them.
 
     Idempotent: a night run again republishes the same rows for its as_of (its history
     partition is replaced, not duplicated). The marts end holding `end`'s night.
@@ -56,4 +60,4 @@ def backfill(
     for n, day in enumerate(days, start=1):
         logger.info("backfill night %d of %d: %s", n, len(days), day)
         results.append(nightly(as_of=day, models=models))
-    return results
+    return degraded_if_any_failed(results, results)

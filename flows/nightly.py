@@ -284,16 +284,28 @@ def nightly(
         lambda holder: logger.info("waiting for %s to finish with %s", holder, settings.home),
     ):
         night = run_night(settings, day, names, run_id, full_refresh, label, source_path, profile)
-    if not night["failed_branches"]:
-        return night
-    # Published, but not whole: a Completed state named Degraded, so the UI's run list shows
-    # it and an automation can alert on its `prefect.flow-run.Degraded` event; calling the
-    # flow still returns the summary.
-    failed = ", ".join(night["failed_branches"])
+    return degraded_if_any_failed(night, [night])
+
+
+def degraded_if_any_failed(
+    summary: object, nights: list[dict[str, object]]
+) -> dict[str, object] | list[dict[str, object]] | State:
+    """A flow's return value: `summary` as it is when every night in it published whole,
+    else a Completed state named Degraded that carries it.
+
+    Published, but not whole: the UI's run list shows Degraded instead of Completed, and an
+    automation can alert on its `prefect.flow-run.Degraded` event. Calling the flow still
+    returns `summary`."""
+    failed = {
+        night["as_of"]: night["failed_branches"] for night in nights if night["failed_branches"]
+    }
+    if not failed:
+        return summary
+    what = "; ".join(f"{', '.join(branches)} on {day}" for day, branches in failed.items())
     return Completed(
         name="Degraded",
-        message=f"published, but branch(es) {failed} failed; their tables keep their last rows",
-        data=night,
+        message=f"published, but branch(es) failed: {what}; their tables keep their last rows",
+        data=summary,
     )
 
 

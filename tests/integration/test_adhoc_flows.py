@@ -54,3 +54,27 @@ def test_retrain_republishes_one_model_and_keeps_the_others(nightly_home: Path) 
     assert models == [(["segments"],), (["segments"],)]
     client = MlflowClient(tracking_uri=settings_at(nightly_home).tracking_uri)
     assert len(client.search_model_versions("name = 'nightshift-segments'")) == 2
+
+
+def test_a_retrain_whose_branch_fails_ends_degraded(
+    nightly_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retraining one model that then fails publishes nothing new for it, and the retrain
+    run itself says Degraded in the UI, not Completed like a retrain that worked."""
+    from prefect import task
+
+    import flows.nightly
+
+    @task(name="segments")
+    def broken_segments(settings, run):
+        raise RuntimeError("sabotaged for the test")
+
+    monkeypatch.setitem(flows.nightly.MODEL_BRANCHES, "segments", broken_segments)
+    state = retrain(model="segments", as_of=TINY_END, return_state=True)
+    assert (state.type.value, state.name) == ("COMPLETED", "Degraded")
+    assert state.message.startswith(
+        f"published, but branch(es) failed: segments on {TINY_END.isoformat()}"
+    )
+    night = state.result()
+    assert night["failed_branches"] == {"segments": "RuntimeError: sabotaged for the test"}
+    assert "customer_segments" not in night["published"]

@@ -211,5 +211,6 @@ def test_a_failed_branch_degrades_the_night_but_the_others_publish(
         state = prefect.read_flow_run(flow_run_id).state
     assert (state.type.value, state.name) == ("COMPLETED", "Degraded")
     assert state.message == (
-        "published, but branch(es) segments failed; their tables keep their last rows"
+        f"published, but branch(es) failed: segments on {TINY_END.isoformat()}; "
+        "their tables keep their last rows"
     )
