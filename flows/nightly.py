@@ -39,7 +39,12 @@ from tasks.report import write_run_artifacts
 from tasks.routing import read_branch_result
 from tasks.runs import RunContext, abandon_dead_runs, close_run, new_run_id, open_run
 from tasks.segments import run_segments
-from tasks.tracking import finish_parent_run, prune_model_versions, start_parent_run
+from tasks.tracking import (
+    finish_parent_run,
+    promote_champions,
+    prune_model_versions,
+    start_parent_run,
+)
 
 # The marts each branch builds: when a branch fails, these are carried over and flagged.
 BRANCH_MARTS: dict[str, list[str]] = {
@@ -372,6 +377,12 @@ def run_night(
         if mlflow_run_id:
             finish_parent_run(settings, mlflow_run_id, "failed")
         raise
+    try:  # the champion is the model behind the published tables: moved only now
+        champions = promote_champions(settings, branches)
+        if champions:
+            get_run_logger().info("champion now: %s", champions)
+    except Exception as exc:  # noqa: BLE001 - the marts are published; the previous champions stay
+        get_run_logger().error("could not move the champion aliases; they stay: %s", exc)
     try:
         report = publish_html_report(settings, day, mlflow_run_id)
     except Exception as exc:  # noqa: BLE001 - the marts are published; a report bug must not fail the night

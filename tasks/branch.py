@@ -22,3 +22,7 @@ class BranchResult:
     promoted: bool = False
     mlflow_run_id: str | None = None
     gate: str = ""  # why the model was or was not promoted, in words
+    # The model version this night registered ("3" of `registered_name`). The spine points
+    # its `champion` alias at it, when promoted, only once the night's marts are published.
+    registered_name: str | None = None
+    registered_version: str | None = None

@@ -209,7 +209,7 @@ def run_demand(settings: Settings, run: RunContext) -> BranchResult:
         )
         figure = fan_figure(outcome, panel, products)
         tracking_client(settings).log_figure(child, figure, "forecast_fan.png")
-        model = "baseline"
+        model, version = "baseline", None
         if outcome.fitted is not None:
             from models.demand import N_FEATURES, served_module
 
@@ -217,9 +217,7 @@ def run_demand(settings: Settings, run: RunContext) -> BranchResult:
             # Two windows, not one: torch.export fixes every size-1 dimension of the example,
             # and a batch of 1 registered a model that refused any other batch size.
             example = np.zeros((2, config.input_days + config.horizon, N_FEATURES), np.float32)
-            version = log_torch_model(
-                settings, child, module, example, REGISTERED_MODEL, promote=outcome.promoted
-            )
+            version = log_torch_model(settings, child, module, example, REGISTERED_MODEL)
             if outcome.promoted:
                 model = f"{REGISTERED_MODEL}/{version}"
         rows = forecast_rows(outcome, products, run.as_of, config.horizon)
@@ -238,4 +236,6 @@ def run_demand(settings: Settings, run: RunContext) -> BranchResult:
         promoted=outcome.promoted,
         mlflow_run_id=child,
         gate=outcome.gate_reason,
+        registered_name=REGISTERED_MODEL if version else None,
+        registered_version=version,
     )

@@ -299,7 +299,7 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
         # The night's policies (model, lead-time demand, safety stock, reorder point per SKU)
         # are the inventory "model": registered always, champion only when the gate passed.
         log_frames(settings, child, "model", {"inventory_plan.parquet": plan_frame(rows)})
-        version = register_artifacts(settings, child, "model", REGISTERED_NAME, promoted)
+        version = register_artifacts(settings, child, "model", REGISTERED_NAME)
         log_flat(settings, child, metrics=metrics, tags={"nightshift.gate": gate})
         figure = plot_samples(published_rows, skus)
         tracking_client(settings).log_figure(child, figure, "sample_plans.png")
@@ -321,4 +321,6 @@ def run_inventory(settings: Settings, run: RunContext) -> BranchResult:
         promoted=promoted,
         mlflow_run_id=child,
         gate=gate,
+        registered_name=REGISTERED_NAME,
+        registered_version=version,
     )

@@ -236,7 +236,7 @@ def run_pricing(settings: Settings, run: RunContext) -> BranchResult:
                 )
             },
         )  # fmt: skip
-        version = register_artifacts(settings, child, "model", REGISTERED_NAME, promoted)
+        version = register_artifacts(settings, child, "model", REGISTERED_NAME)
         if promoted:
             model = f"{model} {REGISTERED_NAME}/{version}"
         if solution.infeasible:
@@ -262,4 +262,6 @@ def run_pricing(settings: Settings, run: RunContext) -> BranchResult:
         promoted=promoted,
         mlflow_run_id=child,
         gate=gate,
+        registered_name=REGISTERED_NAME,
+        registered_version=version,
     )

@@ -230,20 +230,19 @@ def run_recommender(settings: Settings, run: RunContext) -> BranchResult:
             },
             tags={"nightshift.gate": outcome.gate_reason},
         )
-        model = "baseline"
+        model, version = "baseline", None
         fitted = outcome.served_model or outcome.candidate_model
         if fitted is not None:
             from models.recommender_module import MatrixFactorization
 
-            # The served model is registered and becomes champion; a candidate that failed
-            # its gate is registered for inspection and the champion alias stays put.
+            # The served model is registered and becomes champion once the night publishes;
+            # a candidate that failed its gate is registered for inspection only.
             version = log_torch_model(
                 settings,
                 child,
                 MatrixFactorization(fitted.user_factors, fitted.item_factors, fitted.item_bias),
                 np.arange(3, dtype=np.int64) % inputs.n_users,  # a batch > 1 stays dynamic
                 REGISTERED_MODEL,
-                promote=outcome.promoted,
             )
             log_frames(
                 settings,
@@ -272,6 +271,8 @@ def run_recommender(settings: Settings, run: RunContext) -> BranchResult:
         promoted=outcome.promoted,
         mlflow_run_id=child,
         gate=outcome.gate_reason,
+        registered_name=REGISTERED_MODEL if version else None,
+        registered_version=version,
     )
 
 

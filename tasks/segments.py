@@ -177,7 +177,7 @@ def run_segments(settings: Settings, run: RunContext) -> BranchResult:
         figure = scatter_figure(result.pca, labels, names)
         tracking_client(settings).log_figure(child, figure, "segments_pca.png")
         version = log_sklearn_model(
-            settings, child, result.pipeline, features[:5], REGISTERED_MODEL, promote=promoted
+            settings, child, result.pipeline, features[:5], REGISTERED_MODEL
         )
         if promoted:
             model = f"{REGISTERED_MODEL}/{version}"
@@ -215,4 +215,6 @@ def run_segments(settings: Settings, run: RunContext) -> BranchResult:
         promoted=promoted,
         mlflow_run_id=child,
         gate=gate,
+        registered_name=REGISTERED_MODEL,
+        registered_version=version,
     )

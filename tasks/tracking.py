@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import polars as pl
     from mlflow import MlflowClient
 
+    from tasks.branch import BranchResult
     from tasks.runs import RunContext
 
 
@@ -171,15 +172,10 @@ def log_flat(
 
 
 def log_registered_model(
-    settings: Settings,
-    mlflow_run_id: str,
-    log_model: Callable[[], object],
-    registered_name: str,
-    promote: bool,
+    settings: Settings, mlflow_run_id: str, log_model: Callable[[], object]
 ) -> str:
-    """Run `log_model` (an mlflow.<flavor>.log_model call that registers `registered_name`)
-    inside the run, and point the `champion` alias at the new version only when it passed
-    its gate. Returns the version ("3").
+    """Run `log_model` (an mlflow.<flavor>.log_model call that registers a model) inside the
+    run. Returns the new version ("3"); `promote_champions` moves the alias later.
 
     The flavors' log_model only works through the fluent API, so the run is resumed as the
     active run of this thread (MLflow keeps that per thread) just for the call.
@@ -189,10 +185,28 @@ def log_registered_model(
     mlflow.set_tracking_uri(settings.tracking_uri)
     with mlflow.start_run(run_id=mlflow_run_id):
         info = log_model()
-    version = str(info.registered_model_version)
-    if promote:
-        tracking_client(settings).set_registered_model_alias(registered_name, "champion", version)
-    return version
+    return str(info.registered_model_version)
+
+
+@task(name="promote-champions", cache_policy=NO_CACHE, **IO_RETRY)
+def promote_champions(settings: Settings, results: list[BranchResult]) -> dict[str, str]:
+    """Point each promoted branch's `champion` alias at the version it registered tonight;
+    returns {registered name: version}.
+
+    Called by the spine once the night's marts are published, not by the branches: the
+    champion is the model behind the published tables. A branch that promoted itself could
+    move it for a night that then failed to publish, or, running in a thread, after the night
+    had been stopped (a SIGTERM during training left branches registering and promoting for
+    another 100 s after the run was closed as failed)."""
+    client = tracking_client(settings)
+    promoted = {
+        r.registered_name: r.registered_version
+        for r in results
+        if r.promoted and r.registered_name and r.registered_version
+    }
+    for name, version in promoted.items():
+        client.set_registered_model_alias(name, "champion", version)
+    return promoted
 
 
 def log_torch_model(
@@ -201,7 +215,6 @@ def log_torch_model(
     module: object,
     input_example: object,
     registered_name: str,
-    promote: bool,
 ) -> str:
     """A torch module as a new registered version (see `log_registered_model`)."""
     import warnings
@@ -232,7 +245,7 @@ def log_torch_model(
                 registered_model_name=registered_name,
             )
 
-    return log_registered_model(settings, mlflow_run_id, log_model, registered_name, promote)
+    return log_registered_model(settings, mlflow_run_id, log_model)
 
 
 def log_sklearn_model(
@@ -241,7 +254,6 @@ def log_sklearn_model(
     model: object,
     input_example: object,
     registered_name: str,
-    promote: bool,
 ) -> str:
     """A fitted scikit-learn estimator or pipeline as a new registered version."""
     import mlflow.sklearn
@@ -257,8 +269,6 @@ def log_sklearn_model(
             pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
             registered_model_name=registered_name,
         ),
-        registered_name,
-        promote,
     )
 
 
@@ -267,10 +277,9 @@ def register_artifacts(
     mlflow_run_id: str,
     artifact_path: str,
     registered_name: str,
-    promote: bool,
 ) -> str:
-    """Register a run's artifact folder as a new version of `registered_name` and move the
-    `champion` alias to it only when it passed its gate. Returns the version ("3").
+    """Register a run's artifact folder as a new version of `registered_name`. Returns the
+    version ("3"); `promote_champions` moves the alias later.
 
     For models that are tables rather than an estimator object (per-SKU inventory
     policies, elasticities and chosen prices): the version points at the Parquet files that
@@ -286,8 +295,6 @@ def register_artifacts(
             raise
     source = f"{client.get_run(mlflow_run_id).info.artifact_uri}/{artifact_path}"
     version = client.create_model_version(registered_name, source, run_id=mlflow_run_id).version
-    if promote:
-        client.set_registered_model_alias(registered_name, "champion", str(version))
     return str(version)
 
 

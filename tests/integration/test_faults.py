@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -227,3 +227,32 @@ def test_one_lane_runs_the_branches_in_the_flows_own_thread(prefect_api: None) -
     assert outcomes == {"first": "first", "last": "last"}
     assert failures == {"broken": "broken broke"}
     assert threads["flow"] not in {threads["first"], threads["broken"], threads["last"]}
+
+
+def test_a_night_that_fails_to_publish_moves_no_champion(
+    nightly_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The champion alias names the model behind the published tables: a night whose
+    branches registered and passed their gates, but which then failed to publish (the disk
+    filled, say), leaves every champion where the last published night put it."""
+    from mlflow import MlflowClient
+
+    import flows.nightly
+
+    nightly(as_of=TINY_END - timedelta(days=1), models=["segments"])
+    client = MlflowClient(tracking_uri=settings_at(nightly_home).tracking_uri)
+    champion = client.get_model_version_by_alias("nightshift-segments", "champion").version
+
+    def disk_full(*args: object, **kwargs: object) -> list[str]:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(flows.nightly, "publish_marts", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        nightly(as_of=TINY_END, models=["segments"])
+    versions = client.search_model_versions("name = 'nightshift-segments'")
+    assert len(versions) == 2  # tonight's model was registered, and passed its gate
+    tonight = max(versions, key=lambda v: int(v.version))
+    assert client.get_run(tonight.run_id).data.metrics["promoted"] == 1.0
+    assert client.get_model_version_by_alias("nightshift-segments", "champion").version == (
+        champion
+    )

@@ -10,9 +10,11 @@ import pytest
 from sklearn.linear_model import LinearRegression
 
 from nightshift.retention import beyond_newest
+from tasks.branch import BranchResult
 from tasks.tracking import (
     log_sklearn_model,
     logged_model_id,
+    promote_champions,
     prune_model_versions,
     start_child_run,
     tracking_client,
@@ -43,8 +45,13 @@ def test_pruning_deletes_old_versions_and_their_files_but_keeps_the_champion(
     model = LinearRegression().fit(x, x.sum(axis=1))
     for night in range(5):
         run = start_child_run(settings, None, "segments", f"run-{night}", date(2024, 6, 1 + night))
+        version = log_sklearn_model(settings, run, model, x[:1], "nightshift-test")
         # night 1's version (2) is the champion: later ones failed their gate
-        log_sklearn_model(settings, run, model, x[:1], "nightshift-test", promote=night == 1)
+        tonight = BranchResult(
+            "segments", [], "", promoted=night == 1,
+            registered_name="nightshift-test", registered_version=version,
+        )  # fmt: skip
+        promote_champions.fn(settings, [tonight])
     client = tracking_client(settings)
     before = {
         str(v.version): logged_model_id(v)
