@@ -21,6 +21,7 @@ from prefect.states import Completed, State
 
 from nightshift.errors import ConfigError, NightshiftError, failure_text
 from nightshift.runlock import home_lock
+from nightshift.runlog import stop_the_work_of
 from nightshift.settings import Settings, load_settings
 from tasks.branch import BranchResult
 from tasks.demand import run_demand
@@ -373,6 +374,7 @@ def run_night(
             settings, run_id, day, [kpis, *[m for b in branches for m in b.marts], *quality], stale
         )
     except BaseException as exc:
+        stop_the_work_of(flow_run_id)  # branches still running on the flow's thread pool
         close_run(settings, run_id, "failed", mlflow_run_id, error=failure_text(exc))
         if mlflow_run_id:
             finish_parent_run(settings, mlflow_run_id, "failed")

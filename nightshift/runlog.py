@@ -77,13 +77,37 @@ def _rich_bar(description: str, total: int, console: object | None) -> Callable[
     return advance
 
 
+# Flow runs whose night has ended (failed, or stopped by a signal) while tasks on its thread
+# pool may still be working: their next progress report stops them (`stop_the_work_of`).
+_ended_flow_runs: set[str] = set()
+
+
+class NightEnded(Exception):
+    """Raised in a task's progress report once its night has failed or been stopped."""
+
+
+def stop_the_work_of(flow_run_id: str | None) -> None:
+    """Make every task of this flow run that is still working stop at its next progress
+    report (an epoch, a batch of SKUs, a landing file).
+
+    A signal or an error reaches the flow's own thread only. Branches running on the flow's
+    thread pool went on training for minutes after the night had been closed as failed (100
+    s on `tiny` with five at once), holding the process up and writing models nobody would
+    publish; Prefect waits for them before the process can exit."""
+    if flow_run_id:
+        _ended_flow_runs.add(str(flow_run_id))
+
+
 def progress_reporter(
     description: str, total: int, console: object | None = None
 ) -> Callable[[int], None]:
     """A callback `report(done)` for long work: a Prefect progress artifact inside a flow or
     task run (the UI shows a bar), plus a rich bar when `nightshift run` is on a terminal;
     outside Prefect, a rich bar on a terminal (or the rich `console` given); a log line per
-    step elsewhere. Nothing to do (total 0) reports nothing."""
+    step elsewhere. Nothing to do (total 0) reports nothing.
+
+    Inside a task run, a report raises `NightEnded` once the night has ended
+    (`stop_the_work_of`), so long work stops at its next step."""
     import sys
 
     if total <= 0:
@@ -92,7 +116,9 @@ def progress_reporter(
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
     from prefect.context import TaskRunContext
 
-    if TaskRunContext.get() is not None:
+    context = TaskRunContext.get()
+    if context is not None:
+        flow_run_id = str(context.task_run.flow_run_id)
         artifact_id = create_progress_artifact(0.0, description=description)
         terminal = _terminal["console"]
         draw = None
@@ -101,6 +127,8 @@ def progress_reporter(
             draw = _rich_bar(description, total, terminal)
 
         def report(done: int) -> None:
+            if flow_run_id in _ended_flow_runs:
+                raise NightEnded(f"{description}: stopped at {done} of {total}, the night ended")
             update_progress_artifact(artifact_id, 100.0 * done / max(total, 1))
             if draw is not None:
                 draw(done)

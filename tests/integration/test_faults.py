@@ -141,21 +141,23 @@ def test_a_killed_run_changes_nothing_and_a_rerun_reproduces_the_night(
     assert sum(statuses.values()) == 3
 
 
-def test_a_night_stopped_with_sigterm_closes_its_run_naming_the_signal(
+def test_a_night_stopped_with_sigterm_closes_its_run_and_stops_its_branches(
     nightly_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SIGTERM is how a cancelled deployment run, `timeout` or a service manager stops a
     night. Prefect turns it into an exception, so unlike SIGKILL the night closes its own
     run: failed, with the signal named for whoever is paged (it used to say only
-    "TerminationSignal: "), its MLflow run failed too, and nothing published."""
+    "TerminationSignal: "), its MLflow run failed too, and nothing published.
+
+    The signal reaches the flow's thread only: with all five branches at once, the demand
+    branch, on the flow's thread pool, used to train on and register its model after the
+    night had closed. It now stops at its next epoch."""
     from mlflow.tracking import MlflowClient
 
-    for name, value in SHORT_TRAINING.items():
+    for name, value in {**SHORT_TRAINING, "NIGHTSHIFT_BRANCH_CONCURRENCY": "5"}.items():
         monkeypatch.setenv(name, value)
     settings = settings_at(nightly_home)
-    output, returncode = kill_during_training(
-        nightly_home, "recommender epoch 1:", sig=signal.SIGTERM
-    )
+    output, returncode = kill_during_training(nightly_home, "demand epoch 1:", sig=signal.SIGTERM)
     assert returncode != 0, output[-3000:]
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         runs = con.execute("select status, error, mlflow_run_id from meta.runs").fetchall()
@@ -163,7 +165,14 @@ def test_a_night_stopped_with_sigterm_closes_its_run_naming_the_signal(
         ("failed", "TerminationSignal: stopped by SIGTERM")
     ], output[-3000:]
     client = MlflowClient(tracking_uri=settings.tracking_uri)
-    assert client.get_run(runs[0][2]).info.status == "FAILED"
+    parent = client.get_run(runs[0][2])
+    assert parent.info.status == "FAILED"
+    (demand,) = client.search_runs(
+        [parent.info.experiment_id], filter_string="tags.`nightshift.branch` = 'demand'"
+    )
+    assert demand.info.status == "FAILED", output[-3000:]
+    assert "demand epoch 3:" not in output
+    assert client.search_model_versions("name = 'nightshift-demand'") == []
     # the first night of this home: no marts, no exports, no half-written temporary file
     assert not settings.marts_path.exists()
     assert not (nightly_home / "exports").exists()
