@@ -98,6 +98,23 @@ def stop_the_work_of(flow_run_id: str | None) -> None:
         _ended_flow_runs.add(str(flow_run_id))
 
 
+def _night_ended(flow_run_id: str) -> bool:
+    return flow_run_id in _ended_flow_runs
+
+
+def raise_if_night_ended(step: str) -> None:
+    """Inside a task run whose night has ended, raise `NightEnded` instead of doing `step`.
+
+    For the steps that leave something behind outside the night's own tables, registering a
+    model version above all: a branch with no progress reports (segments) finished its work
+    after a stop and registered a version of a night that published nothing."""
+    from prefect.context import TaskRunContext
+
+    context = TaskRunContext.get()
+    if context is not None and _night_ended(str(context.task_run.flow_run_id)):
+        raise NightEnded(f"{step}: not done, the night ended")
+
+
 def progress_reporter(
     description: str, total: int, console: object | None = None
 ) -> Callable[[int], None]:
@@ -127,7 +144,7 @@ def progress_reporter(
             draw = _rich_bar(description, total, terminal)
 
         def report(done: int) -> None:
-            if flow_run_id in _ended_flow_runs:
+            if _night_ended(flow_run_id):
                 raise NightEnded(f"{description}: stopped at {done} of {total}, the night ended")
             update_progress_artifact(artifact_id, 100.0 * done / max(total, 1))
             if draw is not None:

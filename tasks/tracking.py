@@ -20,6 +20,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from nightshift.retention import beyond_newest
+from nightshift.runlog import raise_if_night_ended
 from nightshift.settings import Settings
 from tasks.retry import IO_RETRY
 
@@ -182,6 +183,7 @@ def log_registered_model(
     """
     import mlflow
 
+    raise_if_night_ended("registering a model version")
     mlflow.set_tracking_uri(settings.tracking_uri)
     with mlflow.start_run(run_id=mlflow_run_id):
         info = log_model()
@@ -287,6 +289,7 @@ def register_artifacts(
     """
     from mlflow.exceptions import MlflowException
 
+    raise_if_night_ended("registering a model version")
     client = tracking_client(settings)
     try:
         client.create_registered_model(registered_name)

@@ -265,3 +265,46 @@ def test_a_night_that_fails_to_publish_moves_no_champion(
     assert client.get_model_version_by_alias("nightshift-segments", "champion").version == (
         champion
     )
+
+
+def test_a_branch_registers_no_model_once_its_night_has_ended(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    """A branch without progress reports (segments) ran to its end after a stop and
+    registered a version of a night that published nothing. Registering now checks the
+    night first, on both routes: an artifact folder and a flavor's log_model."""
+    from prefect import flow, task
+    from prefect.context import TaskRunContext
+
+    from nightshift.runlog import NightEnded, stop_the_work_of
+    from tasks.tracking import (
+        log_registered_model,
+        register_artifacts,
+        start_parent_run,
+        tracking_client,
+    )
+
+    settings = settings_at(tmp_path)
+    parent = start_parent_run(settings, "run-1", TINY_END, "flow-1", params={})
+
+    def never_called() -> object:
+        raise AssertionError("a flavor's log_model ran after the night ended")
+
+    @task(name="test-register")
+    def register(night_ended: bool) -> str:
+        if night_ended:
+            stop_the_work_of(str(TaskRunContext.get().task_run.flow_run_id))
+            with pytest.raises(NightEnded, match="registering a model version"):
+                log_registered_model(settings, parent, never_called)
+        return register_artifacts(settings, parent, "model", "nightshift-test")
+
+    @flow(name="test-night")
+    def night(night_ended: bool) -> str:
+        return register(night_ended)
+
+    assert night(False) == "1"
+    with pytest.raises(NightEnded, match="registering a model version: not done"):
+        night(True)
+    assert night(False) == "2"  # another night registers as before
+    versions = tracking_client(settings).search_model_versions("name = 'nightshift-test'")
+    assert sorted(int(v.version) for v in versions) == [1, 2]
