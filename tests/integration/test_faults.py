@@ -285,7 +285,7 @@ def test_a_branch_registers_no_model_once_its_night_has_ended(
     )
 
     settings = settings_at(tmp_path)
-    parent = start_parent_run(settings, "run-1", TINY_END, "flow-1", params={})
+    parent = start_parent_run.fn(settings, "run-1", TINY_END, "flow-1", params={})
 
     def never_called() -> object:
         raise AssertionError("a flavor's log_model ran after the night ended")

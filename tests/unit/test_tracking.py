@@ -15,7 +15,7 @@ from tests.conftest import settings_at
 def test_a_child_run_finishes_with_its_block_and_fails_with_it(tmp_path: Path) -> None:
     settings = settings_at(tmp_path)
     as_of = date(2024, 6, 1)
-    parent = start_parent_run(settings, "run-1", as_of, "flow-1", params={})
+    parent = start_parent_run.fn(settings, "run-1", as_of, "flow-1", params={})
     run = RunContext(run_id="run-1", as_of=as_of, flow_run_id="flow-1", mlflow_run_id=parent)
     with child_run(settings, run, "segments") as finished:
         pass
