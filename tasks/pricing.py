@@ -9,7 +9,10 @@ IO only: the modelling is `models.pricing`. Runs after the demand branch when bo
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import sys
+import threading
 from collections import Counter
 from datetime import date
 
@@ -51,6 +54,40 @@ from tasks.tracking import (
 
 MART = "price_recommendations"
 REGISTERED_NAME = "nightshift-pricing"
+
+
+_highs_banner_lock = threading.Lock()
+_highs_banner_sent: list[bool] = []
+
+
+def send_highs_banner_to_stderr() -> None:
+    """Make this process's first HiGHS solver object with stdout pointed at stderr.
+
+    HiGHS prints its two-line banner from C++, straight to file descriptor 1, when the
+    first solver object of a process is made, before PuLP can turn its output off. It
+    landed in the middle of `nightshift run`'s standard output, which is meant to hold only
+    the night's summary. Once per process (HiGHS prints it once); anything another thread
+    writes to stdout in that instant goes to stderr with it, not lost. Without highspy
+    (CBC) or without usable descriptors, nothing to do."""
+    with _highs_banner_lock:
+        if _highs_banner_sent:
+            return
+        _highs_banner_sent.append(True)
+        try:
+            import highspy
+        except ImportError:
+            return
+        try:
+            sys.stdout.flush()
+            saved = os.dup(1)
+        except (OSError, ValueError):
+            return
+        try:
+            os.dup2(2, 1)
+            highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def metric_name(text: str) -> str:
@@ -167,6 +204,7 @@ def run_pricing(settings: Settings, run: RunContext) -> BranchResult:
             base_units=np.maximum(products["base_units"].to_numpy().astype(np.float64), 0.0),
             available=products["available_units"].to_numpy().astype(np.float64),
         )
+        send_highs_banner_to_stderr()
         cands, solution = optimise_prices(problem, config)
         columns = solution_frame_columns(problem, cands, solution)
         comparable = current_price_admissible(problem, config)

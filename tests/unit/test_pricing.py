@@ -297,3 +297,35 @@ def test_the_lp_relaxation_bounds_the_milp() -> None:
     milp = optimise_prices(problem, config)[1].objective
     relaxed = optimise_prices(problem, config, relax=True)[1].objective
     assert relaxed >= milp - 1e-6
+
+
+@pytest.mark.parametrize("sent_first", [False, True])
+def test_the_highs_banner_goes_to_stderr_not_into_stdout(sent_first: bool) -> None:
+    """`nightshift run`'s stdout is the night's summary; HiGHS wrote its banner into it from
+    C++ (file descriptor 1) as its first solver object was made. In a process of its own, as
+    HiGHS prints it once per process; without the call, it is on stdout (the control)."""
+    import subprocess
+    import sys
+
+    script = "\n".join(
+        [
+            "import pulp",
+            "from tasks.pricing import send_highs_banner_to_stderr",
+            "send_highs_banner_to_stderr()" if sent_first else "",
+            "x = pulp.LpVariable('x', 0, 3)",
+            "problem = pulp.LpProblem('t', pulp.LpMaximize)",
+            "problem += x",
+            "problem.solve(pulp.HiGHS(msg=False))",
+            "print('solved', x.value())",
+        ]
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    )
+    assert "solved 3.0" in done.stdout
+    assert ("Running HiGHS" in done.stdout) is not sent_first
+    assert ("Running HiGHS" in done.stderr) is sent_first
