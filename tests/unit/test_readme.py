@@ -113,3 +113,16 @@ def test_every_command_line_option_is_in_the_readme() -> None:
     assert {name: options for name, options in missing.items() if options} == {}
     unlisted = [name for name in commands if not re.search(rf"\b{name.split()[-1]}\b", block)]
     assert unlisted == []
+
+
+def test_the_readme_names_every_published_table() -> None:
+    """The table of what `make run` leaves names the tables in `marts.duckdb`, and the
+    Tables section describes each; `model_quality` was missing from the first."""
+    from nightshift.tables import MARTS
+
+    readme = README.read_text()
+    (marts_row,) = [line for line in readme.splitlines() if line.startswith("| `marts.duckdb` |")]
+    tables_section = readme.split("\n## Tables\n", 1)[1].split("\n## ", 1)[0]
+    published = [*MARTS, "runs"]
+    assert [name for name in published if f"`{name}`" not in marts_row] == []
+    assert [name for name in published if f"| `{name}` |" not in tables_section] == []
