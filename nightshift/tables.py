@@ -81,18 +81,3 @@ DATED_MARTS = (
     "kpi_daily", "recommendations", "demand_forecast", "inventory_plan", "customer_segments",
     "segment_profiles", "price_recommendations", "model_quality",
 )  # fmt: skip
-
-
-def all_tables() -> list[Table]:
-    """Every table the warehouse holds after a nightly run."""
-    return [
-        *JUDGED.values(),
-        *STAGING.values(),
-        DERIVED_PRODUCTS,
-        QUARANTINE_ROWS,
-        LOADED_FILES,
-        ROW_AUDIT,
-        RUNS,
-        *FEATURES.values(),
-        *MARTS.values(),
-    ]

@@ -82,3 +82,10 @@ comment on column features.customer_rfm.avg_order_value is 'Mean gross value of 
 comment on column features.customer_rfm.tenure_days is 'Days from the first order to as_of.';
 comment on column features.customer_rfm.return_rate is 'Units returned / units bought.';
 comment on column features.customer_rfm.sessions is 'Browsing sessions seen; null when no events landed.';
+comment on column features.customer_rfm.customer_id is 'The customer; one row each.';
+comment on column features.customer_rfm.country is 'The country most of the customer''s order lines carry.';
+comment on column features.customer_rfm.first_order_date is 'Business date of the first order with a purchased line.';
+comment on column features.customer_rfm.last_order_date is 'Business date of the latest order with a purchased line, up to as_of.';
+comment on column features.customer_rfm.avg_units_per_order is 'Mean units bought per order.';
+comment on column features.customer_rfm.orders_last_90d is 'Orders in the 90 days up to as_of.';
+comment on column features.customer_rfm.distinct_skus is 'Distinct products on the customer''s order lines (returns included).';

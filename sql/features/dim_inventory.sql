@@ -39,3 +39,8 @@ order by sku;
 comment on table features.dim_inventory is 'Stock position per product: the latest snapshot on or before as_of, or a flagged default.';
 comment on column features.dim_inventory.on_hand is 'Units in stock; when is_default, NIGHTSHIFT_DEFAULT_COVER_DAYS x trailing 90-day mean daily net units.';
 comment on column features.dim_inventory.is_default is 'True when no snapshot landed and the row is a configured default.';
+comment on column features.dim_inventory.sku is 'The product; one row per features.dim_product row.';
+comment on column features.dim_inventory.on_order is 'Units ordered from suppliers, not yet received; 0 when not given.';
+comment on column features.dim_inventory.lead_time_days is 'Supplier lead time in days; NIGHTSHIFT_DEFAULT_LEAD_TIME_DAYS when not given.';
+comment on column features.dim_inventory.lead_time_std_days is 'Standard deviation of the lead time in days; null when unknown.';
+comment on column features.dim_inventory.snapshot_date is 'Date of the snapshot used; as_of when is_default.';

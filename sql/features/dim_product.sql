@@ -40,3 +40,10 @@ comment on column features.dim_product.unit_cost is 'Cost per unit: the catalogu
 comment on column features.dim_product.unit_cost_is_default is 'True when unit_cost is the configured default share of list price.';
 comment on column features.dim_product.is_derived is 'True when the product row was derived from order lines.';
 comment on column features.dim_product.current_price is 'Last observed average selling price up to as_of, else list price.';
+comment on column features.dim_product.sku is 'The product; one row each, from the catalogue (landed or derived).';
+comment on column features.dim_product.name is 'Product name; null when unknown.';
+comment on column features.dim_product.category is 'Product category; uncategorised when not given.';
+comment on column features.dim_product.list_price is 'Catalogue price per unit.';
+comment on column features.dim_product.active is 'On sale; an inactive product is planned but not reordered or priced.';
+comment on column features.dim_product.first_sale_date is 'First day with an order line of the product (where its fct_daily_demand series starts); null when never sold.';
+comment on column features.dim_product.last_sale_date is 'Latest day with units sold, up to as_of; null when never sold.';

@@ -81,3 +81,4 @@ comment on column features.fct_daily_demand.orders is 'Distinct orders with a po
 comment on column features.fct_daily_demand.avg_price is 'Average price of the units sold at a positive price (giveaways at 0 excluded); null on days with none.';
 comment on column features.fct_daily_demand.price is 'Last observed avg_price up to the day, else the list price.';
 comment on column features.fct_daily_demand.is_zero_day is 'True when nothing was sold or returned.';
+comment on column features.fct_daily_demand.sku is 'The product; one row per product and day.';

@@ -14,3 +14,5 @@ comment on column features.user_item_interactions.purchases is 'Order lines boug
 comment on column features.user_item_interactions.first_at is 'First signal of the pair.';
 comment on column features.user_item_interactions.last_at is 'Last signal of the pair up to as_of.';
 comment on column features.user_item_interactions.weight is 'Sum over signals of weight (view/cart/purchase, from settings) x 0.5^(age_days / half-life), age at the end of as_of.';
+comment on column features.user_item_interactions.customer_id is 'The customer id of order lines, or the user_id of events (a visitor who never ordered has only browsing signals).';
+comment on column features.user_item_interactions.sku is 'The product; one row per customer and product with any signal.';

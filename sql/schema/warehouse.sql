@@ -37,6 +37,12 @@ create table if not exists meta.loaded_files (
 alter table meta.loaded_files add column if not exists archive_file varchar;
 comment on table meta.loaded_files is 'The landing files held in the raw archive, with the SHA-256 they had when loaded.';
 comment on column meta.loaded_files.archive_file is 'The file''s rows exactly as they arrived (text, with source_file and source_row), as Parquet; relative to NIGHTSHIFT_HOME.';
+comment on column meta.loaded_files.source_table is 'Contract table: orders, events, products or inventory.';
+comment on column meta.loaded_files.source_file is 'Landing file, relative to the landing folder; one row per file (a corrected file replaces its row).';
+comment on column meta.loaded_files.digest is 'SHA-256 of the file''s bytes when it was loaded: a file whose digest changed is loaded again as a correction.';
+comment on column meta.loaded_files.rows_loaded is 'Data rows the file held (unparsed records included).';
+comment on column meta.loaded_files.load_id is 'The run that loaded this version of the file.';
+comment on column meta.loaded_files.loaded_at is 'When it was loaded; timestamps later than this plus NIGHTSHIFT_FUTURE_TOLERANCE_HOURS are quarantined as future_timestamp.';
 
 create table if not exists meta.unparsed_rows (
     source_table varchar,
@@ -68,6 +74,13 @@ create table if not exists meta.row_audit (
 comment on table meta.row_audit is 'Row accounting per run and table: rows_in = rows_staged + rows_quarantined + rows_duplicate.';
 comment on column meta.row_audit.rows_in is 'Raw rows held for the table after the run''s ingest.';
 comment on column meta.row_audit.rows_new is 'Rows read from files this run loaded.';
+comment on column meta.row_audit.run_id is 'The run (a night or a CLI ingest) the accounting was taken by.';
+comment on column meta.row_audit.table_name is 'Contract table: orders, events, products or inventory.';
+comment on column meta.row_audit.rows_staged is 'Distinct rows staged (in the stg_ view).';
+comment on column meta.row_audit.rows_quarantined is 'Rows quarantined, one per distinct row (in quarantine.rows).';
+comment on column meta.row_audit.rows_duplicate is 'Exact copies of a row already counted, in any file.';
+comment on column meta.row_audit.files_loaded is 'Landing files this run loaded (new or corrected).';
+comment on column meta.row_audit.audited_at is 'When the accounting was taken.';
 
 create table if not exists meta.runs (
     run_id varchar primary key,
@@ -87,6 +100,21 @@ create table if not exists meta.runs (
     error varchar
 );
 comment on table meta.runs is 'One row per nightly run: what ran, on what data, with what result.';
+comment on column meta.runs.run_id is 'Sortable unique id: business date, UTC start time, random suffix.';
+comment on column meta.runs.flow_run_id is 'The Prefect flow run (open it in the Prefect UI); NULL for CLI ingests.';
+comment on column meta.runs.as_of is 'The business date the run covered; NULL for a plain ingest.';
+comment on column meta.runs.source is 'What was loaded: landing, or online-retail:<file>.';
+comment on column meta.runs.models is 'The model branches the run was asked to run.';
+comment on column meta.runs.full_refresh is 'Whether every landing file was reloaded from scratch.';
+comment on column meta.runs.started_at is 'When the run started (UTC).';
+comment on column meta.runs.finished_at is 'When the run ended (UTC); NULL while running.';
+comment on column meta.runs.status is 'running, succeeded, degraded (a model branch failed and its tables kept the previous rows), failed, or abandoned (the process was killed before it finished).';
+comment on column meta.runs.input_digests is 'Per input table, a SHA-256 over the (file, digest) pairs loaded: same digest, same input.';
+comment on column meta.runs.row_counts is 'Per input table: rows_in, rows_staged, rows_quarantined, rows_duplicate, rows_new.';
+comment on column meta.runs.defaults_used is 'Defaults the run had to apply because data was missing (derived catalogue, default cost, default inventory, no events).';
+comment on column meta.runs.mlflow_run_id is 'The night''s MLflow parent run.';
+comment on column meta.runs.code_version is 'nightshift version and git commit that ran.';
+comment on column meta.runs.error is 'Why the run failed, or which branches failed when degraded.';
 
 create table if not exists meta.staging_build (
     build_key varchar,
@@ -101,6 +129,7 @@ comment on table meta.staging_build is 'What the staging.* tables and quarantine
 comment on column meta.staging_build.build_key is 'SHA-256 of the loaded files and their digests, the settings the staging SQL binds, the shop timezone and the SQL text itself.';
 comment on column meta.staging_build.settings_key is 'SHA-256 of the settings the staging SQL binds, the shop timezone and the SQL text: an increment needs it unchanged.';
 comment on column meta.staging_build.files is 'The loaded files staging was judged from, as {source_file: SHA-256}: an increment judges only the rows of the files added or corrected since.';
+comment on column meta.staging_build.built_at is 'When staging was last judged.';
 
 create table if not exists meta.feature_build (
     build_key varchar,
@@ -110,3 +139,6 @@ create table if not exists meta.feature_build (
 );
 comment on table meta.feature_build is 'What the features.* tables were last built from (one row): a rebuild with the same key is skipped.';
 comment on column meta.feature_build.build_key is 'SHA-256 of as_of, the input digests, the settings the SQL binds and the SQL text itself.';
+comment on column meta.feature_build.as_of is 'The business date the features were built for.';
+comment on column meta.feature_build.built_at is 'When they were built.';
+comment on column meta.feature_build.defaults_used is 'Defaults the build applied because data was missing (as in meta.runs).';

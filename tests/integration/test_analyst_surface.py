@@ -117,6 +117,29 @@ def test_every_published_column_is_described(analyst_home: Path) -> None:
     assert bare == [] and tables == []
 
 
+def test_every_warehouse_table_and_column_is_described(analyst_home: Path) -> None:
+    """The README says every warehouse table and column carries a comment; about 130
+    columns of the judged, staging, feature and meta tables had none."""
+    with duckdb.connect(str(analyst_home / "warehouse.duckdb"), read_only=True) as con:
+        bare_relations = con.execute(
+            "select schema_name || '.' || table_name from duckdb_tables() "
+            "where not internal and coalesce(comment, '') = '' "
+            "union all select schema_name || '.' || view_name from duckdb_views() "
+            "where not internal and coalesce(comment, '') = ''"
+        ).fetchall()
+        bare_columns = con.execute(
+            "select schema_name || '.' || table_name || '.' || column_name "
+            "from duckdb_columns() where not internal and coalesce(comment, '') = '' "
+            "order by 1"
+        ).fetchall()
+        described = con.execute(
+            "select count(*) from duckdb_columns() where not internal"
+        ).fetchone()[0]
+    assert bare_relations == []
+    assert bare_columns == []
+    assert described > 150  # the judged, staging, feature, meta and mart copies
+
+
 def test_the_data_dictionary_in_docs_is_up_to_date(analyst_home: Path) -> None:
     with duckdb.connect(str(analyst_home / "marts.duckdb"), read_only=True) as con:
         generated = data_dictionary(con)
