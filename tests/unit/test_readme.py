@@ -126,3 +126,44 @@ def test_the_readme_names_every_published_table() -> None:
     published = [*MARTS, "runs"]
     assert [name for name in published if f"`{name}`" not in marts_row] == []
     assert [name for name in published if f"| `{name}` |" not in tables_section] == []
+
+
+def readme_contract() -> dict[str, tuple[list[tuple[str, str]], str]]:
+    """The README's data contract table: {table: ([(column, what the parentheses say)], key)}."""
+    section = README.read_text().split("\n## Data contract\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) != 3 or cells[0] in ("table", "---"):
+            continue
+        columns, depth, current = [], 0, ""
+        for char in cells[1] + ",":
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if char == "," and depth == 0:
+                name, _, note = current.strip().partition(" (")
+                columns.append((name, note.rstrip(")")))
+                current = ""
+            else:
+                current += char
+        rows[cells[0]] = (columns, cells[2])
+    return rows
+
+
+def test_the_readme_data_contract_is_the_declared_one() -> None:
+    """Columns, their order, which are optional, their kind where the README gives one, and
+    the keys, as `nightshift.contract` declares them (what ingest enforces)."""
+    from nightshift.contract import CONTRACTS
+
+    documented = readme_contract()
+    assert sorted(documented) == sorted(CONTRACTS)
+    kinds = {"str": "str", "int": "int", "decimal": "decimal", "float": "float",
+             "timestamp": "timestamp", "date": "date", "bool": "bool"}  # fmt: skip
+    for table, contract in CONTRACTS.items():
+        columns, key = documented[table]
+        assert [name for name, _ in columns] == contract.column_names, table
+        for (name, note), column in zip(columns, contract.columns, strict=True):
+            words = re.findall(r"[a-z_]+", note)
+            assert ("optional" in words) is (not column.required), (table, name)
+            written = [kinds[w] for w in words if w in kinds]
+            assert written in ([], [column.kind]), (table, name, note)
+        assert key == (", ".join(contract.key) if contract.key else "—"), table
