@@ -5,8 +5,11 @@ this run did not rebuild, carried over from the current file — and `os.replace
 `marts.duckdb`. An analyst's open connection keeps reading the old file; a failed or killed
 run leaves it untouched. Each dated mart is also written to
 `exports/<table>/as_of=YYYY-MM-DD/part-0.parquet` (a rerun replaces that partition), and
-`marts.duckdb` has a `<table>_history` view over all partitions. With
-`NIGHTSHIFT_EXPORT_NIGHTS_KEPT` set, `prune_export_partitions` deletes the oldest nights.
+`marts.duckdb` has a `<table>_history` view over all partitions. The partitions are
+published data too, so they follow the marts: written hidden beside their place first,
+moved in only after the `os.replace`, and what a run that died in between left is finished
+or undone by the next publish (`settle_partitions`). With `NIGHTSHIFT_EXPORT_NIGHTS_KEPT`
+set, `prune_export_partitions` deletes the oldest nights.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from prefect.cache_policies import NO_CACHE
 
 from nightshift import tables
 from nightshift.retention import beyond_newest
+from nightshift.runlog import task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import (
     copy_comments,
@@ -34,22 +38,86 @@ from nightshift.warehouse import (
 )
 from tasks.retry import IO_RETRY
 
+# A partition on its way in (`.as_of=D.<run_id>.tmp`) or out (`.as_of=D.<run_id>.old`): the
+# leading dot keeps it out of the history views' glob and of Hive-style readers.
+HIDDEN_PARTITION = re.compile(r"\.(as_of=\d{4}-\d{2}-\d{2})\.(.+)\.(tmp|old)")
+# A zero-row file with a dated mart's columns, so that its history view can be created on its
+# first night, before any partition is in place (DuckDB binds a view's glob when creating it).
+COLUMNS_FILE = Path("_columns") / "part-0.parquet"
+HISTORY_GLOB = Path("[!.]*") / "*.parquet"  # the partitions and the columns file, no hidden ones
 
-def export_partition(
+
+def stage_partition(
     con: duckdb.DuckDBPyConnection, settings: Settings, table: str, as_of: date, run_id: str
 ) -> Path:
-    """Write one dated mart to its as_of partition, replacing a previous one whole."""
-    final = settings.exports_dir / table / f"as_of={as_of.isoformat()}"
-    staging = final.with_name(f".{final.name}.{run_id}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    con.table(tables.MARTS[table].name).to_parquet(str(staging / "part-0.parquet"))
-    retired = final.with_name(f".{final.name}.{run_id}.old")
+    """Write one dated mart's partition beside its place, hidden: `place_partition` moves it
+    in once the marts are published."""
+    folder = settings.exports_dir / table
+    staged = folder / f".as_of={as_of.isoformat()}.{run_id}.tmp"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    relation = con.table(tables.MARTS[table].name)
+    relation.to_parquet(str(staged / "part-0.parquet"))
+    columns = folder / COLUMNS_FILE
+    if not columns.exists():
+        columns.parent.mkdir(exist_ok=True)
+        relation.limit(0).to_parquet(str(columns))
+    return staged
+
+
+def place_partition(staged: Path) -> Path:
+    """Move a staged partition into its place, replacing that night's previous one whole."""
+    night, run_id, _ = HIDDEN_PARTITION.fullmatch(staged.name).groups()
+    final = staged.with_name(night)
+    retired = staged.with_name(f".{night}.{run_id}.old")
     if final.exists():
+        shutil.rmtree(retired, ignore_errors=True)
         final.rename(retired)
-    staging.rename(final)
+    staged.rename(final)
     shutil.rmtree(retired, ignore_errors=True)
     return final
+
+
+def settle_partitions(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, list[str]]:
+    """Finish or undo the partitions a run left hidden when it died while publishing: moved
+    into place when its marts were published (it died between the marts and the
+    partitions), deleted when they were not. Returns {"placed"/"deleted": [paths]}.
+
+    Safe because runs on a home take turns and every publish settles first: a run's
+    staged partitions are still here only if no publish has committed since."""
+    root = settings.exports_dir
+    hidden = sorted(
+        (path for path in root.glob("*/.as_of=*") if HIDDEN_PARTITION.fullmatch(path.name)),
+        key=lambda path: path.name.endswith(".old"),  # partitions on their way in first
+    )
+    if not hidden:
+        return {}
+    runs = sorted({HIDDEN_PARTITION.fullmatch(path.name).group(2) for path in hidden})
+    published: set[str] = set()
+    if settings.marts_path.exists():
+        run_sql(con, "publish/attach_previous.sql", {"path": str(settings.marts_path)})
+        try:
+            published = {
+                run for (run,) in query_sql(con, "publish/published_runs.sql", {"run_ids": runs})
+            }
+        finally:
+            run_sql(con, "publish/detach_previous.sql")
+    settled: dict[str, list[str]] = {"placed": [], "deleted": []}
+    for path in hidden:
+        if not path.exists():  # an .old that placing its partition already removed
+            continue
+        night, run_id, kind = HIDDEN_PARTITION.fullmatch(path.name).groups()
+        relative = str(path.relative_to(root))
+        if kind == "tmp" and run_id in published:
+            place_partition(path)
+            settled["placed"].append(relative)
+        elif kind == "old" and not path.with_name(night).exists():
+            path.rename(path.with_name(night))  # its replacement never arrived: put it back
+            settled["placed"].append(relative)
+        else:
+            shutil.rmtree(path)
+            settled["deleted"].append(relative)
+    return settled
 
 
 def create_history_view(con: duckdb.DuckDBPyConnection, table: str, glob: Path) -> None:
@@ -86,11 +154,15 @@ def publish_marts(
     tmp = final.with_name(final.name + ".tmp")
     tmp.unlink(missing_ok=True)
     tonight = [*built, "runs"]
+    staged: list[Path] = []
     with open_warehouse(settings) as con:
+        settled = settle_partitions(con, settings)
+        if settled:
+            task_logger(__name__).warning("export partitions a failed run left: %s", settled)
         run_sql(con, "marts/runs.sql")
         for table in built:
             if table in tables.DATED_MARTS:
-                export_partition(con, settings, table, as_of, run_id)
+                staged.append(stage_partition(con, settings, table, as_of, run_id))
         warehouse_db = query_sql(con, "schema/database_name.sql")[0][0]
         run_sql(con, "publish/attach_new.sql", {"path": str(tmp)})
         try:
@@ -104,11 +176,18 @@ def publish_marts(
                     flag_stale(con, table, stale[table], as_of)
             for table in tables.DATED_MARTS:
                 partitions = settings.exports_dir / table
-                if any(partitions.glob("as_of=*/*.parquet")):
-                    create_history_view(con, table, partitions / "as_of=*" / "*.parquet")
+                if any(partitions.glob(str(HISTORY_GLOB))):
+                    create_history_view(con, table, partitions / HISTORY_GLOB)
         finally:
             run_sql(con, "publish/detach_new.sql")
-    os.replace(tmp, final)
+    os.replace(tmp, final)  # the commit: the marts, then their partitions
+    for partition in staged:
+        try:
+            place_partition(partition)
+        except OSError as exc:  # the marts are published: the next publish places it
+            task_logger(__name__).error(
+                "%s stays hidden until the next publish: %s", partition, exc
+            )
     return sorted({*tonight, *carried})
 
 

@@ -308,3 +308,59 @@ def test_a_branch_registers_no_model_once_its_night_has_ended(
     assert night(False) == "2"  # another night registers as before
     versions = tracking_client(settings).search_model_versions("name = 'nightshift-test'")
     assert sorted(int(v.version) for v in versions) == [1, 2]
+
+
+def export_files(home: Path) -> dict[str, str]:
+    """Every file under exports/ (hidden ones too) with its SHA-256."""
+    root = home / "exports"
+    return {
+        str(p.relative_to(root)): file_sha256(p) for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_a_night_that_fails_while_publishing_leaves_the_exports_as_published(
+    nightly_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export partitions and the `_history` views over them are published data too. A
+    night that failed after writing its partitions but before the marts were replaced left
+    them in place: history showed a night that `runs` calls failed, and a rerun of a
+    published night replaced its partitions with rows the marts never had. Partitions now
+    take their place only once the marts have; the next night clears what a failed one
+    left."""
+    import tasks.publish
+
+    first, second = TINY_END - timedelta(days=1), TINY_END
+    nightly(as_of=first, models=["segments"])
+    published = export_files(nightly_home)
+    marts = settings_at(nightly_home).marts_path
+    marts_before = file_sha256(marts)
+
+    def disk_full(*args: object, **kwargs: object) -> list[str]:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:  # after tonight's partitions, before the commit
+        patch.setattr(tasks.publish, "carry_over", disk_full)
+        for night in (second, first):  # a new night, and a rerun of the published one
+            with pytest.raises(OSError, match="No space left"):
+                nightly(as_of=night, models=["segments"])
+    visible = {
+        name: sha
+        for name, sha in export_files(nightly_home).items()
+        if not name.startswith(".") and "/." not in name
+    }
+    assert visible == published
+    assert file_sha256(marts) == marts_before
+    with duckdb.connect(str(marts), read_only=True) as con:
+        nights = con.execute("select distinct as_of from customer_segments_history").fetchall()
+    assert nights == [(first,)]
+
+    nightly(as_of=second, models=["segments"])  # the next night publishes and tidies up
+    after = export_files(nightly_home)
+    assert [name for name in after if name.startswith(".") or "/." in name] == []
+    assert {name: sha for name, sha in after.items() if name in published} == published
+    with duckdb.connect(str(marts), read_only=True) as con:
+        nights = con.execute(
+            "select as_of, count(distinct run_id) from customer_segments_history "
+            "group by as_of order by as_of"
+        ).fetchall()
+    assert nights == [(first, 1), (second, 1)]

@@ -86,7 +86,7 @@ def test_rerunning_an_as_of_replaces_it_and_never_duplicates(nightly_home: Path)
     second_run = nightly(as_of=TINY_END, models=[])
     assert published_state(nightly_home) == first
     partitions = sorted(p.name for p in (nightly_home / "exports" / "kpi_daily").iterdir())
-    assert partitions == [f"as_of={TINY_END.isoformat()}"]
+    assert partitions == ["_columns", f"as_of={TINY_END.isoformat()}"]  # nothing hidden left
     with marts(nightly_home) as con:
         assert con.execute("select count(*), count(distinct run_id) from runs").fetchone() == (2, 2)
         assert con.execute("select distinct run_id from kpi_daily").fetchall() == [
@@ -109,7 +109,7 @@ def test_each_night_adds_a_history_partition_and_nights_beyond_the_kept_ones_go(
     assert nights[1][1] == nights[0][1] + 1  # one more day of KPIs
     assert current == [(TINY_END,)]
     kept = sorted(p.name for p in (nightly_home / "exports" / "kpi_daily").iterdir())
-    assert kept == [f"as_of={TINY_END - timedelta(days=1)}", f"as_of={TINY_END}"]
+    assert kept == ["_columns", f"as_of={TINY_END - timedelta(days=1)}", f"as_of={TINY_END}"]
 
 
 def file_digest(path: Path) -> str:

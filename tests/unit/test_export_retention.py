@@ -51,3 +51,47 @@ def test_pruning_deletes_old_partitions_of_every_dated_table_and_nothing_else(
     ]
     assert prune_export_partitions.fn(settings, JUNE[4]) == {}
     assert prune_export_partitions.fn(settings_at(tmp_path), JUNE[4]) == {}  # default: keep all
+
+
+def test_partitions_a_dead_run_left_hidden_are_placed_if_its_marts_were_published(
+    tmp_path: Path,
+) -> None:
+    """A run that died after replacing the marts but before moving its partitions in left
+    them hidden: the next publish moves them into place (replacing the night's old one). A
+    run that died before its marts were published left partitions nobody may see: deleted.
+    So is a retired partition whose replacement is in place."""
+    import duckdb
+
+    from nightshift.warehouse import open_warehouse
+    from tasks.publish import settle_partitions
+
+    settings = settings_at(tmp_path)
+    with duckdb.connect(str(settings.marts_path)) as con:
+        con.execute("create table runs as select 'published-run' as run_id")
+    folder = settings.exports_dir / "kpi_daily"
+
+    def partition(name: str, content: str) -> Path:
+        (folder / name).mkdir(parents=True)
+        (folder / name / "part-0.parquet").write_text(content)
+        return folder / name
+
+    partition(f"as_of={JUNE[0]}", "old rows of June 1")
+    partition(f".as_of={JUNE[0]}.published-run.tmp", "published rows of June 1")
+    partition(f".as_of={JUNE[1]}.failed-run.tmp", "rows nobody published")
+    partition(f"as_of={JUNE[2]}", "June 3")
+    partition(f".as_of={JUNE[2]}.older-run.old", "June 3 as it was before")
+    with open_warehouse(settings) as con:
+        settled = settle_partitions(con, settings)
+        assert settle_partitions(con, settings) == {}  # nothing left to settle
+    assert settled == {
+        "placed": [f"kpi_daily/.as_of={JUNE[0]}.published-run.tmp"],
+        "deleted": [
+            f"kpi_daily/.as_of={JUNE[1]}.failed-run.tmp",
+            f"kpi_daily/.as_of={JUNE[2]}.older-run.old",
+        ],
+    }
+    assert sorted(p.name for p in folder.iterdir()) == [f"as_of={JUNE[0]}", f"as_of={JUNE[2]}"]
+    assert (
+        folder / f"as_of={JUNE[0]}" / "part-0.parquet"
+    ).read_text() == "published rows of June 1"
+    assert (folder / f"as_of={JUNE[2]}" / "part-0.parquet").read_text() == "June 3"
