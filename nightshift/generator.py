@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
@@ -784,6 +785,10 @@ _MUTATIONS: dict[str, dict[str, Callable[[pl.DataFrame, np.random.Generator], pl
 # --------------------------------------------------------------------------------------------
 # Writing
 
+# Where a shop is written before it is moved into the landing folder whole (a hidden folder,
+# which ingest does not read).
+GENERATING_DIR = ".generating"
+
 
 @dataclass
 class GenerateResult:
@@ -832,9 +837,8 @@ def generate_shop(
     files: list[Path] = []
     rows_clean = {"orders": 0, "events": 0, "products": 0, "inventory": 0}
     dirty_counts: dict[str, dict[str, int]] = {t: {} for t in rows_clean}
-    for folder in ("orders", "events", "products", "inventory"):
-        for old in (out_dir / folder).glob(f"synthetic_*.{fmt}"):
-            old.unlink()
+    staging = out_dir / GENERATING_DIR
+    shutil.rmtree(staging, ignore_errors=True)  # what an interrupted run left
 
     chunks = np.array_split(
         np.arange(spec.customers), max(1, int(np.ceil(spec.customers / spec.customer_chunk)))
@@ -860,7 +864,7 @@ def generate_shop(
                 _add_counts(dirty_counts[table], planted)
                 suffix = f"_part{chunk_no:02d}" if len(chunks) > 1 else ""
                 name = f"synthetic_{table}_{month}{suffix}"
-                files.append(write_table(noisy, out_dir / table / name, fmt))
+                files.append(write_table(noisy, staging / table / name, fmt))
         if progress:
             progress("customers", chunk_no + 1, len(chunks))
 
@@ -873,10 +877,31 @@ def generate_shop(
         wanted = dirty.wanted(table, frame.height, frame.height)
         noisy, planted = plant_dirty_rows(frame, table, wanted, rng)
         _add_counts(dirty_counts[table], planted)
-        files.append(write_table(noisy, out_dir / table / f"synthetic_{table}", fmt))
+        files.append(write_table(noisy, staging / table / f"synthetic_{table}", fmt))
 
     write_truth(world, out_dir.parent / "truth", rows_clean, dirty_counts, seed)
+    files = place_generated(files, staging, out_dir, fmt)
     return GenerateResult(out_dir, rows_clean, dirty_counts, files)
+
+
+def place_generated(files: list[Path], staging: Path, out_dir: Path, fmt: str) -> list[Path]:
+    """Move a whole generated shop from `staging` into the landing folder, replacing the
+    previous synthetic files of that format.
+
+    Written in place, an interrupted `generate` (Ctrl-C in `make run`'s first minute) left
+    part of a shop in landing/, and `generate --if-missing` then took it for a landed shop:
+    the night ran on a few months of orders, one file cut mid-row."""
+    for folder in ("orders", "events", "products", "inventory"):
+        for old in (out_dir / folder).glob(f"synthetic_*.{fmt}"):
+            old.unlink()
+    placed = []
+    for path in files:
+        final = out_dir / path.relative_to(staging)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        path.replace(final)
+        placed.append(final)
+    shutil.rmtree(staging)
+    return placed
 
 
 def _add_counts(into: dict[str, int], planted: Mapping[str, int]) -> None:

@@ -218,3 +218,31 @@ def test_profiles_match_the_design_table(name: str) -> None:
     }[name]
     p = PROFILES[name]
     assert (p.customers, p.skus, p.days, p.lines_target) == expected
+
+
+def test_an_interrupted_generate_leaves_the_landing_folder_as_it_was(
+    tmp_path: Path, tiny_shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shop is written aside and moved in whole. Written in place, a generate stopped
+    part-way (Ctrl-C during `make run`'s first minute) left a few months of orders, and
+    `generate --if-missing` took them for a landed shop."""
+    import nightshift.generator
+
+    landing = tmp_path / "landing"
+    written = []
+    real_write = nightshift.generator.write_table
+
+    def interrupted_after_three(frame: pl.DataFrame, path: Path, fmt: str) -> Path:
+        if len(written) == 3:
+            raise KeyboardInterrupt
+        written.append(path)
+        return real_write(frame, path, fmt)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(nightshift.generator, "write_table", interrupted_after_three)
+        with pytest.raises(KeyboardInterrupt):
+            generate_shop("tiny", landing, seed=TINY_SEED, end=TINY_END)
+    assert [p for p in landing.rglob("*") if p.is_file() and ".generating" not in p.parts] == []
+
+    generate_shop("tiny", landing, seed=TINY_SEED, end=TINY_END)  # the next one, whole
+    assert digest_tree(landing) == digest_tree(tiny_shop / "landing")  # no .generating left
