@@ -292,7 +292,11 @@ def write_landing_files(
     path: Path, landing_dir: Path, non_product_pattern: str, active_window_days: int
 ) -> tuple[Path, Path]:
     """Rewrite an Online Retail file as landing/orders/<stem>.parquet, and derive the one
-    catalogue, landing/products/online_retail.parquet, from it and every file mapped before."""
+    catalogue, landing/products/online_retail.parquet, from it and every file mapped before.
+
+    The orders land last: a mapping interrupted after them but before the catalogue left
+    orders whose new products the landed catalogue lacked, and the next night quarantined
+    them as unknown_sku. A catalogue ahead of its orders does no harm."""
     if not path.is_file():
         raise ContractError(str(path), "readable", "no such file")
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)
@@ -305,11 +309,11 @@ def write_landing_files(
     orders = to_orders(lazy).collect()
     if orders.height == 0:
         raise ContractError(path.name, "non_empty", "the file has no data rows")
-    write_atomically(orders, orders_path)
     write_atomically(catalogue_lines(lazy).collect(), lines_dir / f"{stem}.parquet")
     every_file = pl.scan_parquet(sorted(lines_dir.glob("*.parquet")))
     catalogue = to_products(every_file, non_product_pattern, active_window_days).collect()
     write_atomically(catalogue, products_path)
+    write_atomically(orders, orders_path)
     return orders_path, products_path
 
 

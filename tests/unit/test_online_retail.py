@@ -328,3 +328,32 @@ def test_a_catalogue_prices_products_by_their_sales_then_returns_in_both_derivat
             "select sku, cast(list_price as double), active from staging.stg_products order by sku"
         ).fetchall()
     assert derived == expected
+
+
+def test_a_mapping_interrupted_before_its_catalogue_lands_no_orders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Orders that landed without the catalogue naming their products were quarantined as
+    unknown_sku by the next night; the orders are now written last."""
+    import nightshift.online_retail
+
+    frame = pl.DataFrame(
+        {
+            "InvoiceNo": ["1"], "StockCode": ["10001"], "Description": ["MUG"], "Quantity": [1],
+            "InvoiceDate": ["2011-07-01 10:00:00"], "UnitPrice": [1.0],
+            "CustomerID": [12346.0], "Country": ["United Kingdom"],
+        }
+    )  # fmt: skip
+    path = tmp_path / "retail.csv"
+    frame.write_csv(path)
+    real_write = nightshift.online_retail.write_atomically
+
+    def disk_full_on_the_catalogue(frame: pl.DataFrame, target: Path) -> None:
+        if target.parent.name == "products":
+            raise OSError(28, "No space left on device")
+        real_write(frame, target)
+
+    monkeypatch.setattr(nightshift.online_retail, "write_atomically", disk_full_on_the_catalogue)
+    with pytest.raises(OSError, match="No space left"):
+        write_landing_files(path, tmp_path / "landing", DEFAULT_NON_PRODUCT_SKU_PATTERN, 90)
+    assert list((tmp_path / "landing").glob("orders/*")) == []
