@@ -14,9 +14,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from nightshift import __version__
+from nightshift.runlog import task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_sql, run_sql
 from tasks.retry import IO_RETRY
+from tasks.tracking import end_abandoned_runs
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,10 @@ def close_run(
 
 @task(name="abandon-dead-runs", cache_policy=NO_CACHE, **IO_RETRY)
 def abandon_dead_runs(settings: Settings) -> list[str]:
-    """Mark runs left 'running' by a killed process as 'abandoned'. Call only while holding
-    the home's run lock: then no other run can be alive. Returns their run ids."""
+    """Mark runs left 'running' by a killed process as 'abandoned', close their MLflow runs
+    as KILLED and record the night's MLflow run beside it (a run records it only when it
+    closes). Call only while holding the home's run lock: then no other run can be alive.
+    Returns their run ids."""
     with open_warehouse(settings) as con:
         rows = query_sql(
             con,
@@ -126,7 +130,24 @@ def abandon_dead_runs(settings: Settings) -> list[str]:
                 "nothing it computed was published",
             },
         )
-    return sorted(row[0] for row in rows)
+    abandoned = sorted(run_id for run_id, _ in rows)
+    nights = sorted(run_id for run_id, as_of in rows if as_of is not None)  # not CLI ingests
+    if nights:
+        try:
+            parents = end_abandoned_runs(settings, nights)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping: the night must not fail on it
+            parents = {}
+            task_logger(__name__).warning(
+                "could not close the MLflow runs of killed nights %s: %s", nights, exc
+            )
+        with open_warehouse(settings) as con:
+            for run_id, mlflow_run_id in parents.items():
+                run_sql(
+                    con,
+                    "meta/record_mlflow_run.sql",
+                    {"run_id": run_id, "mlflow_run_id": mlflow_run_id},
+                )
+    return abandoned
 
 
 def run_status(settings: Settings, run_id: str) -> str | None:

@@ -116,6 +116,29 @@ def finish_parent_run(
     client.set_terminated(mlflow_run_id, status="FINISHED" if status != "failed" else "FAILED")
 
 
+def end_abandoned_runs(settings: Settings, run_ids: list[str]) -> dict[str, str]:
+    """Close the MLflow runs of nights whose process died: every run tagged with one of
+    their run ids (the night's parent run and its branches) still RUNNING ends KILLED, tagged
+    `nightshift.status = abandoned`. Returns {run id: its parent MLflow run id}.
+
+    A killed process cannot close its own runs, so the MLflow UI went on showing a night
+    killed days before, and the branch that was training in it, as in progress."""
+    client = tracking_client(settings)
+    experiment = experiment_id(client, settings)
+    parents = {}
+    for run_id in run_ids:
+        runs = client.search_runs(
+            [experiment], filter_string=f"tags.`nightshift.run_id` = '{run_id}'"
+        )
+        for run in runs:
+            if "mlflow.parentRunId" not in run.data.tags:
+                parents[run_id] = run.info.run_id
+            if run.info.status == "RUNNING":
+                client.set_tag(run.info.run_id, "nightshift.status", "abandoned")
+                client.set_terminated(run.info.run_id, status="KILLED")
+    return parents
+
+
 def start_child_run(
     settings: Settings, parent_run_id: str | None, branch: str, run_id: str, as_of: date
 ) -> str:

@@ -6,4 +6,4 @@ set
     finished_at = $finished_at,
     error = coalesce(error, $reason)
 where status = 'running'
-returning run_id;
+returning run_id, as_of;

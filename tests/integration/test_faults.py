@@ -137,8 +137,25 @@ def test_a_killed_run_changes_nothing_and_a_rerun_reproduces_the_night(
     assert history_partitions(nightly_home) == before_partitions
     with duckdb.connect(str(settings.marts_path), read_only=True) as con:
         statuses = dict(con.execute("select status, count(*) from runs group by 1").fetchall())
+        (killed,) = con.execute(
+            "select mlflow_run_id from runs where status = 'abandoned'"
+        ).fetchone()
     assert statuses.get("abandoned") == 1, statuses
     assert sum(statuses.values()) == 3
+    # its MLflow runs no longer show as running: the night and the recommender it was training
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=settings.tracking_uri)
+    parent = client.get_run(killed)
+    assert (parent.info.status, parent.data.tags["nightshift.status"]) == ("KILLED", "abandoned")
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{killed}'"
+    )
+    assert {c.data.tags["nightshift.branch"]: c.info.status for c in children}["recommender"] == (
+        "KILLED"
+    )
+    running = client.search_runs([parent.info.experiment_id], "attributes.status = 'RUNNING'")
+    assert running == []
 
 
 def test_a_night_stopped_with_sigterm_closes_its_run_and_stops_its_branches(
