@@ -130,8 +130,8 @@ def abandon_dead_runs(settings: Settings) -> list[str]:
                 "nothing it computed was published",
             },
         )
-    abandoned = sorted(run_id for run_id, _ in rows)
-    nights = sorted(run_id for run_id, as_of in rows if as_of is not None)  # not CLI ingests
+    abandoned = sorted(run_id for run_id, _, _ in rows)
+    nights = sorted(run_id for run_id, as_of, _ in rows if as_of is not None)  # not CLI ingests
     if nights:
         try:
             parents = end_abandoned_runs(settings, nights)
@@ -147,7 +147,41 @@ def abandon_dead_runs(settings: Settings) -> list[str]:
                     "meta/record_mlflow_run.sql",
                     {"run_id": run_id, "mlflow_run_id": mlflow_run_id},
                 )
+    crash_flow_runs(sorted(flow_run_id for _, _, flow_run_id in rows if flow_run_id))
     return abandoned
+
+
+def crash_flow_runs(flow_run_ids: list[str]) -> list[str]:
+    """Set the Prefect flow runs of killed nights that still show as running to Crashed;
+    returns those changed. Only from inside a flow run, whose API is up: a CLI ingest would
+    start Prefect's just for this.
+
+    A killed process cannot report its own end, so its night stayed Running in the Prefect
+    UI for good, beside the later nights that ran normally."""
+    from prefect.context import FlowRunContext
+
+    if not flow_run_ids or FlowRunContext.get() is None:
+        return []
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    crashed = []
+    try:
+        with get_client(sync_client=True) as client:
+            for flow_run_id in flow_run_ids:
+                state = client.read_flow_run(flow_run_id).state
+                if state is not None and not state.is_final():
+                    client.set_flow_run_state(
+                        flow_run_id,
+                        Crashed(message="its process died (killed or crashed) before it finished"),
+                        force=True,
+                    )
+                    crashed.append(flow_run_id)
+    except Exception as exc:  # noqa: BLE001 - bookkeeping: the night must not fail on it
+        task_logger(__name__).warning(
+            "could not mark killed nights %s crashed: %s", flow_run_ids, exc
+        )
+    return crashed
 
 
 def run_status(settings: Settings, run_id: str) -> str | None:

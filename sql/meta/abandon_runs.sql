@@ -6,4 +6,4 @@ set
     finished_at = $finished_at,
     error = coalesce(error, $reason)
 where status = 'running'
-returning run_id, as_of;
+returning run_id, as_of, flow_run_id;

@@ -137,8 +137,8 @@ def test_a_killed_run_changes_nothing_and_a_rerun_reproduces_the_night(
     assert history_partitions(nightly_home) == before_partitions
     with duckdb.connect(str(settings.marts_path), read_only=True) as con:
         statuses = dict(con.execute("select status, count(*) from runs group by 1").fetchall())
-        (killed,) = con.execute(
-            "select mlflow_run_id from runs where status = 'abandoned'"
+        killed, killed_flow_run = con.execute(
+            "select mlflow_run_id, flow_run_id from runs where status = 'abandoned'"
         ).fetchone()
     assert statuses.get("abandoned") == 1, statuses
     assert sum(statuses.values()) == 3
@@ -156,6 +156,11 @@ def test_a_killed_run_changes_nothing_and_a_rerun_reproduces_the_night(
     )
     running = client.search_runs([parent.info.experiment_id], "attributes.status = 'RUNNING'")
     assert running == []
+    # nor does its Prefect flow run
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as prefect:
+        assert prefect.read_flow_run(killed_flow_run).state.type.value == "CRASHED"
 
 
 def test_a_night_stopped_with_sigterm_closes_its_run_and_stops_its_branches(
