@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -11,12 +12,15 @@ from collections.abc import Callable
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from nightshift.errors import NightshiftError, failure_text
 from nightshift.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from nightshift.generator import GenerateResult
 
 T = TypeVar("T")
 
@@ -105,42 +109,58 @@ def generate(
     home: HomeOption = None,
 ) -> None:
     """Write a synthetic shop (orders, events, products, inventory) and its planted truth."""
-    from rich.progress import Progress
-
     from nightshift.contract import landing_files
-    from nightshift.generator import PROFILES, generate_shop
 
     settings = settings_for(home)
     landing = out or settings.landing_dir
-    if if_missing and landing_files(landing, "orders"):
-        typer.echo(f"orders already landed in {landing / 'orders'}; not generating")
-        return
     try:
         end_date = date.fromisoformat(end) if end else settings.default_as_of()
     except ValueError:
         fail(f"--end {end!r} is not a date (use YYYY-MM-DD)")
     if end_date > settings.today():
         fail(f"--end {end_date} is in the future; data must end on or before today")
-    with Progress(transient=True) as progress:
-        bar = progress.add_task(f"generating {profile.value}", total=None)
+    # Into the home's landing folder, take turns with the runs that read it: files replaced
+    # while a night ingests them would be judged half old, half new.
+    turn = contextlib.nullcontext()
+    if out is None:
+        from nightshift.runlock import home_lock
 
-        def advance(step: str, done: int, total: int) -> None:
-            progress.update(bar, completed=done, total=total, description=f"generating {step}")
-
-        result = generate_shop(
-            PROFILES[profile.value],
-            landing,
-            seed=seed,
-            end=end_date,
-            fmt=file_format.value,
-            progress=advance,
+        turn = home_lock(
+            settings.lock_path,
+            f"generate --profile {profile.value}",
+            settings.lock_timeout_seconds,
+            lambda holder: typer.echo(f"waiting for {holder} to finish with {settings.home}"),
         )
+    with turn:
+        if if_missing and landing_files(landing, "orders"):
+            typer.echo(f"orders already landed in {landing / 'orders'}; not generating")
+            return
+        result = write_shop(profile.value, landing, seed, end_date, file_format.value)
     dirty = sum(sum(v.values()) for v in result.dirty_counts.values())
     typer.echo(
         f"wrote {len(result.files)} files to {landing}: "
         + ", ".join(f"{n:,} {t}" for t, n in result.rows_clean.items())
         + f" clean rows, {dirty:,} planted dirty rows; truth in {landing.parent / 'truth'}"
     )
+
+
+def write_shop(
+    profile: str, landing: Path, seed: int, end: date, file_format: str
+) -> GenerateResult:
+    """Generate a shop into `landing`, with a progress bar."""
+    from rich.progress import Progress
+
+    from nightshift.generator import PROFILES, generate_shop
+
+    with Progress(transient=True) as progress:
+        bar = progress.add_task(f"generating {profile}", total=None)
+
+        def advance(step: str, done: int, total: int) -> None:
+            progress.update(bar, completed=done, total=total, description=f"generating {step}")
+
+        return generate_shop(
+            PROFILES[profile], landing, seed=seed, end=end, fmt=file_format, progress=advance
+        )
 
 
 @app.command()

@@ -65,3 +65,30 @@ def test_a_waiting_run_starts_when_the_holder_finishes(tmp_path: Path) -> None:
     with home_lock(path, "next", 30, told.append, poll_seconds=0.05):
         assert holder.wait(timeout=1) is not None
     assert len(told) == 1
+
+
+def test_generate_into_the_home_waits_for_the_run_holding_it(tmp_path: Path) -> None:
+    """generate replaces the home's landing files; while a night ingests them it waits its
+    turn (here, gives up), naming the holder and writing nothing. Into another folder
+    (--out) it does not wait."""
+    home = tmp_path / "home"
+    holder = start_holder(home / "run.lock")
+    command = [sys.executable, "-m", "nightshift.cli", "generate", "--profile", "tiny"]
+    env = {**os.environ, "NIGHTSHIFT_LOCK_TIMEOUT_SECONDS": "1"}
+    try:
+        busy = subprocess.run(
+            [*command, "--home", str(home)], capture_output=True, text=True, env=env, timeout=60
+        )
+        elsewhere = subprocess.run(
+            [*command, "--home", str(home), "--out", str(tmp_path / "other" / "landing")],
+            capture_output=True, text=True, env=env, timeout=60,
+        )  # fmt: skip
+    finally:
+        holder.kill()
+        holder.wait()
+    assert busy.returncode == 2, busy.stderr
+    assert f"waiting for run holder (pid {holder.pid})" in busy.stdout
+    assert "is busy" in busy.stderr
+    assert not (home / "landing").exists()
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert list((tmp_path / "other" / "landing").glob("orders/*.csv"))
