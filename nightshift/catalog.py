@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from nightshift.errors import NightshiftError
-from nightshift.warehouse import query_sql
+from nightshift.warehouse import connect_file, query_sql
 
 # Statements the read-only query path runs; anything else is refused before DuckDB sees it.
 READ_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
@@ -45,7 +45,7 @@ def refuse_writes(sql: str) -> None:
 def open_marts(path: Path) -> duckdb.DuckDBPyConnection:
     if not path.exists():
         raise NightshiftError(f"no published marts at {path}; run `nightshift run` first")
-    return duckdb.connect(str(path), read_only=True)
+    return connect_file(path, read_only=True)
 
 
 @dataclass(frozen=True)

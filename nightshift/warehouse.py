@@ -80,6 +80,23 @@ def query_frame(
     return con.sql(statement, params=statement_params(statement, params or {})).pl()
 
 
+# DuckDB's Python client makes a database instance on the first connection to a file and
+# adds its Python scans (`python_arrow_scan`, behind `register`) to it after handing it out: a
+# thread connecting to the same file in that instant got an instance without them ("Table
+# Function with name python_arrow_scan does not exist", 22 of 2,000 connections when five
+# threads connect at once; a branch failed so in CI). Branches on the flow's thread pool open
+# and close the warehouse at the same moments, so connecting takes turns.
+_CONNECTING = threading.Lock()
+
+
+def connect_file(
+    path: Path, read_only: bool = False, config: dict[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """`duckdb.connect`, one thread at a time (see `_CONNECTING`)."""
+    with _CONNECTING:
+        return duckdb.connect(str(path), read_only=read_only, config=config or {})
+
+
 def connect(path: Path, settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open a DuckDB file with the shop's timezone and the configured memory limit."""
     # Rows carry their own source_file/source_row, so DuckDB need not keep insertion order;
@@ -90,7 +107,7 @@ def connect(path: Path, settings: Settings, read_only: bool = False) -> duckdb.D
     }
     if settings.duckdb_threads:
         config["threads"] = settings.duckdb_threads
-    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    con = connect_file(path, read_only, config)
     run_sql(con, "schema/session.sql", {"timezone": settings.timezone})
     return con
 

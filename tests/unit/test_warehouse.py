@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -75,3 +76,39 @@ def test_quoting_for_ddl_literals_and_identifiers() -> None:
         + quote_literal("it's; drop table x")
     )
     assert con.execute("select comment from duckdb_tables()").fetchone()[0] == "it's; drop table x"
+
+
+def test_threads_connecting_at_once_all_get_pythons_scans(tmp_path: Path) -> None:
+    """The first connection to a file makes its DuckDB instance, and the Python client adds
+    `python_arrow_scan` (behind `register`) after handing it out: five threads connecting at
+    once, after every connection had closed, got about 1 failed `register` in 100 ("Table
+    Function with name python_arrow_scan does not exist"; a branch failed so in CI).
+    `connect_file` takes turns."""
+    import threading
+
+    from nightshift.warehouse import connect_file
+
+    path = tmp_path / "race.duckdb"
+    connect_file(path).close()
+    frame = pl.DataFrame({"a": list(range(1000))})
+    errors: list[str] = []
+    at_once = threading.Barrier(5)
+
+    def connect_register_close() -> None:
+        for _ in range(300):
+            at_once.wait()  # every connection is closed: the next connect makes the instance
+            con = connect_file(path)
+            try:
+                con.register("frame", frame)
+                assert con.execute("select count(*) from frame").fetchone() == (1000,)
+            except duckdb.Error as exc:
+                errors.append(str(exc))
+            finally:
+                con.close()
+
+    threads = [threading.Thread(target=connect_register_close) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
