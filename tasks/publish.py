@@ -159,11 +159,12 @@ def publish_marts(
         settled = settle_partitions(con, settings)
         if settled:
             task_logger(__name__).warning("export partitions a failed run left: %s", settled)
+        warehouse_db = query_sql(con, "schema/database_name.sql")[0][0]
         run_sql(con, "marts/runs.sql")
+        copy_comments(con, (warehouse_db, "meta", "runs"), (warehouse_db, "marts", "runs"))
         for table in built:
             if table in tables.DATED_MARTS:
                 staged.append(stage_partition(con, settings, table, as_of, run_id))
-        warehouse_db = query_sql(con, "schema/database_name.sql")[0][0]
         run_sql(con, "publish/attach_new.sql", {"path": str(tmp)})
         try:
             for table in tonight:

@@ -130,25 +130,28 @@ def abandon_dead_runs(settings: Settings) -> list[str]:
                 "nothing it computed was published",
             },
         )
-    abandoned = sorted(run_id for run_id, _, _ in rows)
-    nights = sorted(run_id for run_id, as_of, _ in rows if as_of is not None)  # not CLI ingests
-    if nights:
-        try:
-            parents = end_abandoned_runs(settings, nights)
-        except Exception as exc:  # noqa: BLE001 - bookkeeping: the night must not fail on it
-            parents = {}
-            task_logger(__name__).warning(
-                "could not close the MLflow runs of killed nights %s: %s", nights, exc
+        nights = sorted(run_id for run_id, as_of, _ in rows if as_of is not None)  # not ingests
+        for run_id, mlflow_run_id in end_abandoned_mlflow_runs(settings, nights).items():
+            run_sql(
+                con,
+                "meta/record_mlflow_run.sql",
+                {"run_id": run_id, "mlflow_run_id": mlflow_run_id},
             )
-        with open_warehouse(settings) as con:
-            for run_id, mlflow_run_id in parents.items():
-                run_sql(
-                    con,
-                    "meta/record_mlflow_run.sql",
-                    {"run_id": run_id, "mlflow_run_id": mlflow_run_id},
-                )
     crash_flow_runs(sorted(flow_run_id for _, _, flow_run_id in rows if flow_run_id))
-    return abandoned
+    return sorted(run_id for run_id, _, _ in rows)
+
+
+def end_abandoned_mlflow_runs(settings: Settings, nights: list[str]) -> dict[str, str]:
+    """`end_abandoned_runs` for these nights, logged instead of raised: {run id: MLflow run}."""
+    if not nights:
+        return {}
+    try:
+        return end_abandoned_runs(settings, nights)
+    except Exception as exc:  # noqa: BLE001 - bookkeeping: the night must not fail on it
+        task_logger(__name__).warning(
+            "could not close the MLflow runs of killed nights %s: %s", nights, exc
+        )
+        return {}
 
 
 def crash_flow_runs(flow_run_ids: list[str]) -> list[str]:

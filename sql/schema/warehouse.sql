@@ -99,7 +99,7 @@ create table if not exists meta.runs (
     code_version varchar,
     error varchar
 );
-comment on table meta.runs is 'One row per nightly run: what ran, on what data, with what result.';
+comment on table meta.runs is 'One row per run: what ran (models, code_version), on what data (input_digests, row_counts), with what result (status, error) and which defaults were used.';
 comment on column meta.runs.run_id is 'Sortable unique id: business date, UTC start time, random suffix.';
 comment on column meta.runs.flow_run_id is 'The Prefect flow run (open it in the Prefect UI); NULL for CLI ingests.';
 comment on column meta.runs.as_of is 'The business date the run covered; NULL for a plain ingest.';
