@@ -431,4 +431,5 @@ def run_night(
         "published": published,
         "marts": str(settings.marts_path),
         "report": report,
+        "files_not_read": ingest.files_not_read,
     }

@@ -266,6 +266,13 @@ def print_ingest_summary(summary) -> None:  # noqa: ANN001 - IngestSummary, impo
     )
     for item in summary.defaults_used:
         console.print(f"default: {item}")
+    warn_files_not_read(summary.files_not_read)
+
+
+def warn_files_not_read(files_not_read: dict[str, str]) -> None:
+    """Name on stderr what sits in landing/ unread: its rows are in no table."""
+    for path, why in files_not_read.items():
+        typer.secho(f"not read: landing/{path}: {why}", fg=typer.colors.YELLOW, err=True)
 
 
 @app.command()
@@ -335,6 +342,7 @@ def run(
         f"run {result['run_id']} for {result['as_of']} published {', '.join(result['published'])} "
         f'to {result["marts"]}\nquery it: nightshift query "select * from kpi_daily order by date desc limit 7"'
     )
+    warn_files_not_read(result.get("files_not_read") or {})
     if result["failed_branches"]:
         # Published, but not whole: a scheduler or script that only sees the exit code must
         # not take a degraded night for a good one.
@@ -631,6 +639,7 @@ def doctor(home: HomeOption = None) -> None:
                 print(f"{name:<13} {url} answers ({response.status})")
         except OSError as exc:
             print(f"{name:<13} {url} DOES NOT ANSWER: {exc}")
+    print_landing_state(settings)
     print_warehouse_state(settings)
     if not settings.dask_address:
         print(f"{'dask':<13} not configured (inventory batches use local processes)")
@@ -644,6 +653,17 @@ def doctor(home: HomeOption = None) -> None:
                 print(f"{'dask':<13} {settings.dask_address} answers")
         except (OSError, TypeError) as exc:
             print(f"{'dask':<13} {settings.dask_address} DOES NOT ANSWER: {exc}")
+
+
+def print_landing_state(settings: Settings) -> None:
+    """How many landing files each table has, and what sits in landing/ unread: the first
+    question when a night's numbers miss rows that a shop says it sent."""
+    from nightshift import contract
+
+    counts = {t: len(contract.landing_files(settings.landing_dir, t)) for t in contract.CONTRACTS}
+    print(f"{'landing':<13} " + ", ".join(f"{t} {n}" for t, n in counts.items()) + " file(s)")
+    for path, why in contract.files_not_read(settings.landing_dir).items():
+        print(f"{'':<13} NOT READ landing/{path}: {why}")
 
 
 def print_warehouse_state(settings: Settings) -> None:
@@ -681,7 +701,10 @@ def print_warehouse_state(settings: Settings) -> None:
         runs = query_sql(con, "meta/last_run.sql")
         if runs:
             run_id, run_as_of, status, started, _, error = runs[0]
-            line = f"{'last run':<13} {run_id} for {run_as_of}: {status} (started {started:%Y-%m-%d %H:%M %Z})"
+            what = f"for {run_as_of}" if run_as_of else "(an ingest, no night)"
+            line = (
+                f"{'last run':<13} {run_id} {what}: {status} (started {started:%Y-%m-%d %H:%M %Z})"
+            )
             print(line + (f": {error}" if error else ""))
     finally:
         con.close()

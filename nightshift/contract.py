@@ -22,17 +22,22 @@ that is never closed, which swallows the rest of the file, stays fatal, naming i
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
 from nightshift.errors import ContractError
+from nightshift.online_retail import CATALOGUE_LINES_DIR
 
-LANDING_SUFFIXES = (".csv", ".parquet")
+# Landing formats by how a file's name ends (lower-cased). Gzip-compressed CSV is how many
+# shops export; both CSV readers (Polars' and the tolerant one) read it as it is.
+LANDING_FORMATS = {".csv": "csv", ".csv.gz": "csv", ".parquet": "parquet"}
 
 
 @dataclass(frozen=True)
@@ -152,17 +157,67 @@ def type_family(dtype: pl.DataType) -> str:
     return str(dtype)
 
 
+def landing_format(path: Path) -> str | None:
+    """'csv' or 'parquet' for a landing file's name, None for any other file."""
+    name = path.name.lower()
+    return next((fmt for ending, fmt in LANDING_FORMATS.items() if name.endswith(ending)), None)
+
+
+def is_hidden(path: Path) -> bool:
+    """A name starting with '.': an upload in progress, an editor's or the OS's file, or
+    generate's folder in the making. Never read, never reported."""
+    return path.name.startswith(".")
+
+
 def landing_files(landing_dir: Path, table: str) -> list[Path]:
     """The table's landing files in name order (the order that settles key conflicts)."""
     folder = landing_dir / table
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in LANDING_SUFFIXES)
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and not is_hidden(p) and landing_format(p) is not None
+    )
+
+
+def files_not_read(landing_dir: Path) -> dict[str, str]:
+    """What sits in landing/ that ingest does not read, by path relative to it, with why.
+
+    A shop that exports .xlsx, nests its files in a folder or drops them in landing/order/
+    would otherwise find its rows missing from the morning's tables with no word said;
+    ingest names them instead. The Online Retail adapter's folder of catalogue lines is
+    known and not named."""
+    if not landing_dir.is_dir():
+        return {}
+    formats = ", ".join(LANDING_FORMATS)
+    tables = ", ".join(f"{name}/" for name in CONTRACTS)
+    found: dict[str, str] = {}
+    for entry in sorted(landing_dir.iterdir()):
+        if is_hidden(entry) or entry.name == CATALOGUE_LINES_DIR:
+            continue
+        if not entry.is_dir():
+            found[entry.name] = f"directly in landing/: a table's files go in its folder ({tables})"
+        elif entry.name not in CONTRACTS:
+            found[f"{entry.name}/"] = f"not a table's folder (the folders read are {tables})"
+        else:
+            for inner in sorted(entry.iterdir()):
+                name = f"{entry.name}/{inner.name}"
+                if is_hidden(inner):
+                    continue
+                if inner.is_dir():
+                    found[f"{name}/"] = (
+                        f"a folder: only the files directly in {entry.name}/ are read"
+                    )
+                elif landing_format(inner) is None:
+                    found[name] = f"not a landing file: the names read end in {formats}"
+    return found
 
 
 def scan_source(path: Path) -> pl.LazyFrame:
-    """Scan a CSV (every column as text, nothing inferred) or a Parquet file lazily."""
-    if path.suffix.lower() == ".parquet":
+    """Scan a CSV (every column as text, nothing inferred; gzip-compressed or not) or a
+    Parquet file lazily."""
+    if landing_format(path) == "parquet":
         return pl.scan_parquet(path)
     return pl.scan_csv(path, infer_schema=False, empty_string_is_null=True, raise_if_empty=False)
 
@@ -244,6 +299,9 @@ def scan_checked(
         schema = lazy.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise ContractError(source_file, "readable", f"cannot be read: {exc}") from exc
+    if not schema and landing_format(path) == "csv":
+        # a compressed file is never 0 bytes, but what it holds can be
+        raise ContractError(source_file, "non_empty", "the file is empty (no header, no rows)")
     return lazy, schema, check_columns(source_file, schema, contract)
 
 
@@ -359,6 +417,17 @@ def _not_utf8(fields: list[str], header: list[str]) -> str:
     return "a value is not UTF-8"
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_csv_bytes(path: Path) -> BinaryIO:
+    """A CSV landing file's bytes, decompressed when they are gzip's (by their first bytes,
+    as Polars decides, whatever the name says)."""
+    with path.open("rb") as handle:
+        compressed = handle.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rb") if compressed else path.open("rb")
+
+
 def read_csv_tolerantly(
     path: Path, contract: TableContract, source_file: str, batch_rows: int = 250_000
 ) -> Iterator[TolerantBatch]:
@@ -375,7 +444,7 @@ def read_csv_tolerantly(
     csv.field_size_limit(CSV_FIELD_LIMIT)  # process-wide; only ever raised
     consumed: list[str] = []
     with (
-        path.open("rb") as raw,
+        open_csv_bytes(path) as raw,
         io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="") as text,
     ):
         reader = csv.reader(_recording(text, consumed), strict=True)

@@ -89,6 +89,7 @@ class IngestSummary:
     customers: int = 0
     skus: int = 0
     staging_judged: str = "all files"  # or "changed files" (an increment) or "nothing"
+    files_not_read: dict[str, str] = field(default_factory=dict)  # landing path -> why
 
 
 def file_digest(path: Path) -> str:
@@ -274,7 +275,7 @@ def archive_raw_file(
                 with_source_file(rows, item.table, item.source_file), archive_path
             )
     except ContractError:
-        if item.path.suffix.lower() != ".csv":
+        if contract.landing_format(item.path) != "csv":
             raise
         # a record Polars cannot parse fails the whole file there: read it record by record
         # and keep the records that are not rows for the quarantine
@@ -606,7 +607,11 @@ def ingest_landing(settings: Settings, run_id: str, full_refresh: bool = False) 
         NightshiftError: no orders have been loaded (orders are the one required table).
     """
     landing = discover_landing(settings.landing_dir)
-    summary = IngestSummary(run_id=run_id)
+    summary = IngestSummary(
+        run_id=run_id, files_not_read=contract.files_not_read(settings.landing_dir)
+    )
+    for path, why in summary.files_not_read.items():
+        task_logger(__name__).warning("landing/%s is not read: %s", path, why)
     with open_warehouse(settings) as con:
         pending = files_to_load(con, settings, landing, full_refresh)
         check_headers(pending)
@@ -667,9 +672,13 @@ def fill_summary(
     summary.input_digests = dict(query_sql(con, "raw/input_digests.sql"))
     first, last, customers, skus = query_sql(con, "staging/orders_facts.sql")[0]
     if summary.audit.get("orders", {}).get("rows_in", 0) == 0:
+        unread = "".join(
+            f"; landing/{path} is not read: {why}" for path, why in summary.files_not_read.items()
+        )
         raise NightshiftError(
             "no orders loaded: put CSV or Parquet files in landing/orders/ "
             "(or run `nightshift generate`, or `nightshift ingest --source online-retail FILE`)"
+            + unread
         )
     summary.orders_first_date = str(first) if first else None
     summary.orders_last_date = str(last) if last else None

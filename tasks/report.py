@@ -81,6 +81,12 @@ def summary_markdown(
             "`stale` in `model`:",
             *[f"- {name}: {error}" for name, error in sorted(failures.items())],
         ]
+    if ingest.files_not_read:
+        lines += [
+            "",
+            "**Not read**: these are in landing/ but in no table:",
+            *[f"- `landing/{path}`: {why}" for path, why in ingest.files_not_read.items()],
+        ]
     if ingest.defaults_used:
         lines += ["", "Defaults used:", *[f"- {item}" for item in ingest.defaults_used]]
     lines += ["", f"Published: {', '.join(published)}"]

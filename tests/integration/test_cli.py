@@ -54,9 +54,14 @@ def test_generate_then_ingest_then_generate_if_missing(tmp_path: Path) -> None:
     assert "planted dirty rows" in made.stdout
     again = nightshift("generate", "--profile", "tiny", "--if-missing", home=tmp_path)
     assert "not generating" in again.stdout
+    (tmp_path / "landing" / "orders" / "export.xlsx").write_bytes(b"PK")
     loaded = nightshift("ingest", home=tmp_path)
     assert loaded.returncode == 0, loaded.stderr
     assert "quarantined orders:" in loaded.stdout and "duplicate" in loaded.stdout
+    # a file that is in no table is named, to the shell and by doctor
+    unread = "landing/orders/export.xlsx: not a landing file"
+    assert f"not read: {unread}" in loaded.stderr
+    assert f"NOT READ {unread}" in nightshift("doctor", home=tmp_path).stdout
 
 
 def test_ingest_of_a_bad_file_is_one_clear_line(tmp_path: Path) -> None:
@@ -171,9 +176,12 @@ def test_run_without_a_prefect_server_starts_prefects_api_once_and_early(
 def test_a_night_with_a_failed_branch_publishes_the_rest_and_exits_3(tmp_path: Path) -> None:
     """A scheduler or script that only sees the exit code must not take a degraded night for
     a good one. CUDA is asked for on a machine without it, so the recommender fails at once;
-    the segments still publish, and the failed branch is named on stderr."""
+    the segments still publish, and the failed branch is named on stderr, as is a file that
+    landed beside orders/ instead of in it."""
     from tests.conftest import TINY_END
 
+    (tmp_path / "landing").mkdir()
+    (tmp_path / "landing" / "orders.csv").write_text("order_id\n")  # beside, not in, orders/
     result = nightshift(
         "run", "--as-of", TINY_END.isoformat(), "--models", "recommender,segments",
         "--profile", "tiny", home=tmp_path, env={"NIGHTSHIFT_DEVICE": "cuda"},
@@ -185,6 +193,7 @@ def test_a_night_with_a_failed_branch_publishes_the_rest_and_exits_3(tmp_path: P
     ), output[-3000:]
     assert "CUDA is not available" in result.stderr
     assert "published customer_segments" in result.stdout
+    assert "not read: landing/orders.csv: directly in landing/" in result.stderr
     with duckdb.connect(str(tmp_path / "marts.duckdb"), read_only=True) as con:
         (status,) = con.execute("select status from runs").fetchone()
         (segments,) = con.execute("select count(*) from customer_segments").fetchone()

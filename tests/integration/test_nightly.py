@@ -228,7 +228,11 @@ def test_the_run_leaves_a_summary_kpis_and_progress_in_prefect(nightly_home: Pat
     )
     from prefect.client.schemas.sorting import ArtifactSort
 
+    (nightly_home / "landing" / "orders" / "2024-07.xlsx").write_bytes(b"PK")  # not read
     result = nightly(as_of=TINY_END, models=[])
+    assert result["files_not_read"] == {
+        "orders/2024-07.xlsx": "not a landing file: the names read end in .csv, .csv.gz, .parquet"
+    }
     with marts(nightly_home) as con:
         flow_run_id = con.execute(
             "select flow_run_id from runs where run_id = $r", {"r": result["run_id"]}
@@ -247,6 +251,7 @@ def test_the_run_leaves_a_summary_kpis_and_progress_in_prefect(nightly_home: Pat
     assert {"markdown", "table", "progress"} <= set(by_type)
     summary = next(a for a in artifacts if a.key == "nightly-summary")
     assert result["run_id"] in summary.data and "quarantine reason" in summary.data
+    assert "- `landing/orders/2024-07.xlsx`: not a landing file" in summary.data
     assert by_type["progress"].data == 100.0  # every landing file loaded
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import polars as pl
@@ -107,14 +108,71 @@ def test_empty_file_is_an_error(tmp_path: Path, text: str, fragment: str) -> Non
 
 def test_landing_files_are_listed_in_name_order(tmp_path: Path) -> None:
     folder = tmp_path / "orders"
-    folder.mkdir()
-    for name in ("b.csv", "a.parquet", "notes.txt", "c.CSV"):
+    (folder / "nested.csv").mkdir(parents=True)
+    for name in ("b.csv", "a.parquet", "notes.txt", "c.CSV", "d.csv.GZ", ".upload.csv", "e.gz"):
         (folder / name).write_text("x")
     assert [p.name for p in contract.landing_files(tmp_path, "orders")] == [
         "a.parquet",
         "b.csv",
         "c.CSV",
+        "d.csv.GZ",
     ]
+
+
+def test_what_landing_holds_unread_is_named_with_why(tmp_path: Path) -> None:
+    """Files in landing/ that no table reads are named, so rows a shop sent cannot go
+    missing without a word; hidden names (uploads in progress, .DS_Store) and the Online
+    Retail adapter's folder are not."""
+    for name in (
+        "orders/2024-01.csv", "orders/2024-02.xlsx", "orders/.DS_Store", "orders/old/x.csv",
+        "order/2024-03.csv", "online_retail/lines.parquet", ".generating/orders/x.csv",
+        "events.csv", "products/catalogue.csv.gz",
+    ):  # fmt: skip
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert contract.files_not_read(tmp_path) == {
+        "events.csv": "directly in landing/: a table's files go in its folder "
+        "(orders/, events/, products/, inventory/)",
+        "order/": "not a table's folder (the folders read are orders/, events/, products/, "
+        "inventory/)",
+        "orders/2024-02.xlsx": "not a landing file: the names read end in .csv, .csv.gz, .parquet",
+        "orders/old/": "a folder: only the files directly in orders/ are read",
+    }
+    assert contract.files_not_read(tmp_path / "absent") == {}
+
+
+def gzipped(path: Path) -> Path:
+    """A gzip-compressed copy of a file beside it, named <name>.gz."""
+    packed = path.with_name(path.name + ".gz")
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    return packed
+
+
+def test_a_gzip_compressed_csv_reads_as_its_plain_copy_in_both_readers(tmp_path: Path) -> None:
+    """Shops often send their exports gzipped: the fast reader, the tolerant reader (for a
+    file with records that are not rows) and the file rules read the compressed copy as
+    they read the plain file."""
+    plain = write(tmp_path, "o.csv", GOOD_ORDERS + "A1,2,,SKU2,1,1,2024-01-02 10:00:00,UK\n")
+    fast = contract.read_landing_file(gzipped(plain), contract.ORDERS, "orders/o.csv.gz")
+    assert fast.to_dicts() == contract.read_landing_file(plain, contract.ORDERS, "x").to_dicts()
+    broken = write(tmp_path, "b.csv", GOOD_ORDERS + "A1,2,C1,SKU2,1,1,2024-01-02,UK,web,x\n")
+    with pytest.raises(ContractError):  # the fast reader refuses it, compressed or not
+        contract.read_landing_file(gzipped(broken), contract.ORDERS, "orders/b.csv.gz")
+    compressed, as_is = tolerant_read(gzipped(broken)), tolerant_read(broken)
+    assert compressed.rows.to_dicts() == as_is.rows.to_dicts()
+    assert compressed.unparsed == as_is.unparsed and len(as_is.unparsed) == 1
+
+
+def test_an_empty_or_cut_gzip_file_breaks_a_file_rule_by_name(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv.gz"
+    empty.write_bytes(gzip.compress(b""))
+    with pytest.raises(ContractError, match="rule: non_empty"):
+        contract.read_landing_file(empty, contract.ORDERS, "orders/empty.csv.gz")
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(gzip.compress(GOOD_ORDERS.encode() * 50)[:-20])
+    with pytest.raises(ContractError, match="orders/cut.csv.gz: cannot be read") as err:
+        contract.read_landing_file(cut, contract.ORDERS, "orders/cut.csv.gz")
+    assert "rule: readable" in str(err.value)
 
 
 def tolerant_read(path: Path, batch_rows: int = 250_000) -> contract.TolerantBatch:

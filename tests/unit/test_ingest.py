@@ -534,6 +534,46 @@ def test_without_orders_ingest_says_what_to_do(tmp_path: Path) -> None:
 
     with pytest.raises(NightshiftError, match="no orders loaded"):
         ingest_landing.fn(settings_at(tmp_path), "run-empty")
+    # orders sent to the wrong folder: the error says where they are
+    write_orders(tmp_path / "landing" / "order" / "day1.csv", ["A1,1,C1,SKU1,2,3.50,2024-01-02 10:00:00,UK,web"])  # fmt: skip
+    with pytest.raises(NightshiftError, match=r"landing/order/ is not read: not a table's folder"):
+        ingest_landing.fn(settings_at(tmp_path), "run-misplaced")
+
+
+def test_gzipped_landing_files_judge_as_their_plain_copies(tiny_home: Path, tmp_path: Path) -> None:
+    """A shop that gzips its CSV exports gets the same staged rows, quarantine and exact
+    row accounting as one that does not; a stray file beside them is named, not read."""
+    packed = tmp_path / "packed"
+    shutil.copytree(tiny_home, packed)
+    for path in sorted((packed / "landing").glob("*/*.csv")):
+        path.with_name(path.name + ".gz").write_bytes(
+            __import__("gzip").compress(path.read_bytes())
+        )
+        path.unlink()
+    (packed / "landing" / "orders" / "returns.xlsx").write_bytes(b"PK")
+    plain = ingest_landing.fn(settings_at(tiny_home), "run-1")
+    compressed = ingest_landing.fn(settings_at(packed), "run-1")
+    assert compressed.audit == plain.audit
+    assert compressed.quarantined_by_reason == plain.quarantined_by_reason
+    assert observed_counts(packed, "run-1") == nonzero(planted_counts(packed))
+    assert compressed.files_not_read == {
+        "orders/returns.xlsx": "not a landing file: the names read end in .csv, .csv.gz, .parquet"
+    }
+    assert plain.files_not_read == {}
+    staged = {}
+    for home in (tiny_home, packed):
+        with open_warehouse(settings_at(home), read_only=True) as con:
+            staged[home] = {
+                table: table_checksum(
+                    con, table, exclude=("load_id", "loaded_at", "run_id", "source_file")
+                )
+                for table in CHECKED_TABLES[:4]
+            }
+            staged[home]["quarantine rows"] = con.execute(
+                "select list(replace(source_file, '.gz', '') || ':' || source_row || ':' || reason"
+                " order by all) from quarantine.rows"
+            ).fetchone()[0]
+    assert staged[packed] == staged[tiny_home]
 
 
 def test_timestamps_are_read_in_the_shop_timezone_and_stored_as_instants(tmp_path: Path) -> None:
