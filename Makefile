@@ -50,6 +50,7 @@ bench: ## run the benchmarks in bench/ (slow; prints comparisons against peers)
 	$(BIN)/python bench/segments.py
 	$(BIN)/python bench/nightly.py
 	$(BIN)/python bench/pricing.py
+	$(BIN)/python bench/query.py
 
 services: ## start a Prefect server, MLflow server and worker on loopback, with the deployments
 	$(BIN)/nightshift services start

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import traceback
@@ -458,9 +457,13 @@ def query(
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file.")] = None,
     home: HomeOption = None,
 ) -> None:
-    """Query marts.duckdb read-only (the tables analysts use each morning); writes are refused."""
+    """Query marts.duckdb read-only (the tables analysts use each morning); writes are refused.
+
+    The result is streamed, never held whole: the table shows its first 50 rows and counts
+    the rest; csv, json and parquet write every row."""
     import duckdb
 
+    from nightshift import query_output
     from nightshift.catalog import open_marts, refuse_writes
 
     settings = settings_for(home)
@@ -472,32 +475,51 @@ def query(
         relation = con.sql(sql)
         if relation is None:
             fail("the statement returned no rows to show; queries must be SELECTs")
-        frame = relation.pl()
+        reader = relation.to_arrow_reader()
+        if out is None:
+            try:
+                if output is OutputFormat.table:
+                    sys.stdout.write(preview_text(query_output.preview(reader)))
+                else:
+                    query_output.write_text(reader, output.value, sys.stdout)
+                sys.stdout.flush()
+            except BrokenPipeError:  # `| head` read what it wanted: stop quietly, as cat does
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                raise typer.Exit(code=1) from None
+            return
+        with query_output.written_whole(out) as partial:
+            if output is OutputFormat.table:
+                shown = query_output.preview(reader)
+                partial.write_text(preview_text(shown))
+                rows = shown.rows.height
+            elif output is OutputFormat.parquet:
+                rows = query_output.write_parquet(reader, partial)
+            else:
+                with partial.open("w") as handle:
+                    rows = query_output.write_text(reader, output.value, handle)
+        typer.echo(f"wrote {rows:,} rows to {out}", err=True)
     except duckdb.Error as exc:
         fail(str(exc).splitlines()[0])
     finally:
         con.close()
-    if output is OutputFormat.parquet:
-        frame.write_parquet(out)
-        typer.echo(f"wrote {frame.height:,} rows to {out}", err=True)
-        return
-    if output is OutputFormat.csv:
-        text = frame.write_csv()
-    elif output is OutputFormat.json:
-        text = json.dumps(frame.to_dicts(), default=str, indent=2) + "\n"
-    else:
-        import polars as pl
 
-        with pl.Config(
-            tbl_rows=50, tbl_cols=30, fmt_str_lengths=60, tbl_width_chars=250,
-            tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
-        ):  # fmt: skip
-            text = f"{frame}\n"
-    if out is not None:
-        out.write_text(text)
-        typer.echo(f"wrote {frame.height:,} rows to {out}", err=True)
-    else:
-        sys.stdout.write(text)
+
+def preview_text(shown) -> str:  # noqa: ANN001 - query_output.Preview, imported lazily
+    """The table format: the first rows as a table, and how many there are in all when
+    there are more."""
+    import polars as pl
+
+    with pl.Config(
+        tbl_rows=shown.rows.height, tbl_cols=30, fmt_str_lengths=60, tbl_width_chars=250,
+        tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
+    ):  # fmt: skip
+        text = f"{shown.rows}\n"
+    if shown.total > shown.rows.height:
+        text += (
+            f"first {shown.rows.height:,} of {shown.total:,} rows "
+            "(--format csv, json or parquet with --out FILE writes them all)\n"
+        )
+    return text
 
 
 @app.command()

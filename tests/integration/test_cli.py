@@ -98,6 +98,17 @@ def test_query_is_read_only_and_speaks_csv_and_json(tmp_path: Path) -> None:
     )
     refused = nightshift("query", "delete from kpi_daily", home=tmp_path)
     assert refused.returncode == 2 and "read-only" in refused.stderr
+    # a long result is streamed: the table shows its first 50 rows and counts the rest
+    shown = nightshift("query", "select range as n from range(70)", home=tmp_path).stdout
+    assert "│ 49 │" in shown and "│ 50 │" not in shown
+    assert "first 50 of 70 rows" in shown
+    # a query that fails part-way is one clear line and leaves no file behind
+    out = tmp_path / "out.csv"
+    failing = "select cast(if(range > 300000, 'x', '1') as int) from range(400000)"
+    failed = nightshift("query", failing, "--format", "csv", "--out", str(out), home=tmp_path)
+    assert failed.returncode == 2
+    assert failed.stderr.startswith("error: Conversion Error: Could not convert string 'x'")
+    assert not out.exists() and not list(tmp_path.glob(".out.csv*"))
     assert duckdb.connect(str(tmp_path / "marts.duckdb"), read_only=True).execute(
         "select count(*) from kpi_daily"
     ).fetchone() == (1,)
