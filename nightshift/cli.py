@@ -476,16 +476,11 @@ def query(
         if relation is None:
             fail("the statement returned no rows to show; queries must be SELECTs")
         reader = relation.to_arrow_reader()
-        if out is None:
-            try:
-                if output is OutputFormat.table:
-                    sys.stdout.write(preview_text(query_output.preview(reader)))
-                else:
-                    query_output.write_text(reader, output.value, sys.stdout)
-                sys.stdout.flush()
-            except BrokenPipeError:  # `| head` read what it wanted: stop quietly, as cat does
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                raise typer.Exit(code=1) from None
+        if out is None:  # a closed pipe (`| head`) ends it quietly: click exits 1 on EPIPE
+            if output is OutputFormat.table:
+                sys.stdout.write(preview_text(query_output.preview(reader)))
+            else:
+                query_output.write_text(reader, output.value, sys.stdout)
             return
         with query_output.written_whole(out) as partial:
             if output is OutputFormat.table:

@@ -109,6 +109,16 @@ def test_query_is_read_only_and_speaks_csv_and_json(tmp_path: Path) -> None:
     assert failed.returncode == 2
     assert failed.stderr.startswith("error: Conversion Error: Could not convert string 'x'")
     assert not out.exists() and not list(tmp_path.glob(".out.csv*"))
+    # a reader that stops early (`| head`) ends the command quietly, without a traceback
+    env = {**os.environ, "NIGHTSHIFT_HOME": str(tmp_path)}
+    long_csv = [*CLI, "query", "select range from range(3000000)", "--format", "csv"]
+    with subprocess.Popen(
+        long_csv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    ) as head:
+        assert head.stdout.readline() == b"range\n"
+        head.stdout.close()
+        assert head.wait(timeout=60) == 1
+        assert head.stderr.read() == b""
     assert duckdb.connect(str(tmp_path / "marts.duckdb"), read_only=True).execute(
         "select count(*) from kpi_daily"
     ).fetchone() == (1,)
