@@ -211,6 +211,8 @@ def files_not_read(landing_dir: Path) -> dict[str, str]:
                     )
                 elif landing_format(inner) is None:
                     found[name] = f"not a landing file: the names read end in {formats}"
+                elif not inner.is_file():
+                    found[name] = "not a file that can be read (a link to nothing?)"
     return found
 
 

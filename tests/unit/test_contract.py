@@ -130,12 +130,15 @@ def test_what_landing_holds_unread_is_named_with_why(tmp_path: Path) -> None:
     ):  # fmt: skip
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x")
+    (tmp_path / "orders" / "2024-03.csv").symlink_to(tmp_path / "gone.csv")
+    assert contract.landing_files(tmp_path, "orders") == [tmp_path / "orders" / "2024-01.csv"]
     assert contract.files_not_read(tmp_path) == {
         "events.csv": "directly in landing/: a table's files go in its folder "
         "(orders/, events/, products/, inventory/)",
         "order/": "not a table's folder (the folders read are orders/, events/, products/, "
         "inventory/)",
         "orders/2024-02.xlsx": "not a landing file: the names read end in .csv, .csv.gz, .parquet",
+        "orders/2024-03.csv": "not a file that can be read (a link to nothing?)",
         "orders/old/": "a folder: only the files directly in orders/ are read",
     }
     assert contract.files_not_read(tmp_path / "absent") == {}
