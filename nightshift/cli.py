@@ -602,16 +602,20 @@ def report(
 
 @app.command()
 def doctor(home: HomeOption = None) -> None:
-    """Report versions, device, servers, the data's age and how the last run ended.
+    """Report versions, device, servers, landing files, the data's age and the last run.
 
     What to check first when a night failed: whether the configured servers answer, and
-    whether the orders feed has stalled (a stale night stops before modelling).
+    whether the orders feed has stalled (a stale night stops before modelling). Exits 1
+    when it finds a problem (a missing package, a server that does not answer, a landing
+    file not read, stale data, a last run that failed), so a monitor can run it.
     """
     import importlib.metadata as md
     import shutil
     import urllib.request
+    from collections import Counter
 
     settings = settings_for(home)
+    checkup = Checkup()
     print(f"python        {sys.version.split()[0]}")
     for package in (
         "prefect",
@@ -626,7 +630,7 @@ def doctor(home: HomeOption = None) -> None:
         try:
             print(f"{package:<13} {md.version(package)}")
         except md.PackageNotFoundError:
-            print(f"{package:<13} MISSING")
+            checkup.problem(package, "MISSING")
     from models.device import choose_device
 
     try:
@@ -637,7 +641,7 @@ def doctor(home: HomeOption = None) -> None:
             f"device        {choose_device(settings.device, cuda)} (setting {settings.device}, cuda {cuda})"
         )
     except (ImportError, ValueError) as exc:
-        print(f"device        PROBLEM: {exc}")
+        checkup.problem("device", f"PROBLEM: {exc}")
     print(f"home          {settings.home.resolve()}")
     free = shutil.disk_usage(settings.home if settings.home.exists() else Path.cwd()).free
     print(f"disk free     {free / 2**30:.1f} GiB")
@@ -655,9 +659,9 @@ def doctor(home: HomeOption = None) -> None:
             with urllib.request.urlopen(probe, timeout=3) as response:  # noqa: S310 - configured URL
                 print(f"{name:<13} {url} answers ({response.status})")
         except OSError as exc:
-            print(f"{name:<13} {url} DOES NOT ANSWER: {exc}")
-    print_landing_state(settings)
-    print_warehouse_state(settings)
+            checkup.problem(name, f"{url} DOES NOT ANSWER: {exc}")
+    print_landing_state(settings, checkup)
+    print_warehouse_state(settings, checkup)
     if not settings.dask_address:
         print(f"{'dask':<13} not configured (inventory batches use local processes)")
     else:
@@ -669,10 +673,30 @@ def doctor(home: HomeOption = None) -> None:
             with socket.create_connection((address.hostname, address.port or 8786), timeout=3):
                 print(f"{'dask':<13} {settings.dask_address} answers")
         except (OSError, TypeError) as exc:
-            print(f"{'dask':<13} {settings.dask_address} DOES NOT ANSWER: {exc}")
+            checkup.problem("dask", f"{settings.dask_address} DOES NOT ANSWER: {exc}")
+    if checkup.problems:
+        counts = Counter(checkup.problems)
+        typer.secho(
+            f"doctor found {plural(len(checkup.problems), 'problem')}: "
+            + ", ".join(f"{name} ({n})" if n > 1 else name for name, n in counts.items()),
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+        raise typer.Exit(code=1)
 
 
-def print_landing_state(settings: Settings) -> None:
+class Checkup:
+    """doctor's problems, by the name of the line that shows each."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def problem(self, name: str, text: str) -> None:
+        self.problems.append(name)
+        print(f"{name:<13} {text}")
+
+
+def print_landing_state(settings: Settings, checkup: Checkup) -> None:
     """How many landing files each table has, and what sits in landing/ unread: the first
     question when a night's numbers miss rows that a shop says it sent."""
     from nightshift import contract
@@ -680,10 +704,10 @@ def print_landing_state(settings: Settings) -> None:
     counts = {t: len(contract.landing_files(settings.landing_dir, t)) for t in contract.CONTRACTS}
     print(f"{'landing':<13} " + ", ".join(f"{t} {n}" for t, n in counts.items()) + " file(s)")
     for path, why in contract.files_not_read(settings.landing_dir).items():
-        print(f"{'':<13} NOT READ landing/{path}: {why}")
+        checkup.problem("landing", f"NOT READ landing/{path}: {why}")
 
 
-def print_warehouse_state(settings: Settings) -> None:
+def print_warehouse_state(settings: Settings, checkup: Checkup) -> None:
     """The newest order tonight's run would see and the last run's outcome: the first two
     questions when a night failed (a stalled feed stops the night: tasks/freshness.py)."""
     import duckdb
@@ -711,18 +735,24 @@ def print_warehouse_state(settings: Settings) -> None:
             stale = freshness_problem(as_of, first, newest, settings.max_data_age_days)
             verdict = f" STALE (over {settings.max_data_age_days})" if stale else ""
             age = (as_of - newest).days
-            print(
-                f"{'data':<13} orders {first} .. {newest}: the newest is {age} day(s) before "
+            text = (
+                f"orders {first} .. {newest}: the newest is {age} day(s) before "
                 f"tonight's as_of {as_of}{verdict}"
             )
+            if stale:
+                checkup.problem("data", text)
+            else:
+                print(f"{'data':<13} {text}")
         runs = query_sql(con, "meta/last_run.sql")
         if runs:
             run_id, run_as_of, status, started, _, error = runs[0]
             what = f"for {run_as_of}" if run_as_of else "(an ingest, no night)"
-            line = (
-                f"{'last run':<13} {run_id} {what}: {status} (started {started:%Y-%m-%d %H:%M %Z})"
-            )
-            print(line + (f": {error}" if error else ""))
+            text = f"{run_id} {what}: {status} (started {started:%Y-%m-%d %H:%M %Z})"
+            text += f": {error}" if error else ""
+            if status in ("failed", "degraded", "abandoned"):
+                checkup.problem("last run", text)
+            else:
+                print(f"{'last run':<13} {text}")
     finally:
         con.close()
 

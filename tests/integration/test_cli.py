@@ -61,7 +61,10 @@ def test_generate_then_ingest_then_generate_if_missing(tmp_path: Path) -> None:
     # a file that is in no table is named, to the shell and by doctor
     unread = "landing/orders/export.xlsx: not a landing file"
     assert f"not read: {unread}" in loaded.stderr
-    assert f"NOT READ {unread}" in nightshift("doctor", home=tmp_path).stdout
+    doctor = nightshift("doctor", home=tmp_path)
+    assert f"landing       NOT READ {unread}" in doctor.stdout
+    assert doctor.returncode == 1  # that, and the shop ending in 2024 is stale by now
+    assert doctor.stderr == "doctor found 2 problems: landing, data\n"
 
 
 def test_ingest_of_a_bad_file_is_one_clear_line(tmp_path: Path) -> None:
@@ -133,11 +136,14 @@ def test_doctor_reports_an_unreachable_server_clearly(tmp_path: Path) -> None:
             "NIGHTSHIFT_DASK_ADDRESS": "tcp://127.0.0.1:9",
         },
     )
-    assert result.returncode == 0
     assert "mlflow        http://127.0.0.1:9 DOES NOT ANSWER" in result.stdout
     assert "dask          tcp://127.0.0.1:9 DOES NOT ANSWER" in result.stdout
     assert "device        cpu" in result.stdout or "device        cuda" in result.stdout
     assert "data          no warehouse yet" in result.stdout
+    # a monitor sees the problems in the exit code and one line naming them
+    assert result.returncode == 1
+    assert result.stderr == "doctor found 2 problems: mlflow, dask\n"
+    assert nightshift("doctor", home=tmp_path).returncode == 0  # a fresh home is no problem
 
 
 # `nightshift run` in a fresh interpreter, counting the Prefect API servers it starts and

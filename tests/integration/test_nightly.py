@@ -152,12 +152,14 @@ def test_a_night_long_after_the_newest_order_stops_before_modelling(nightly_home
         ).fetchone()
     assert status == "failed" and f"run --as-of {TINY_END}" in error
     # doctor shows the on-call engineer both: the data's age and the failed night
-    doctor = subprocess.run(
+    checked = subprocess.run(
         [sys.executable, "-m", "nightshift.cli", "doctor", "--home", str(nightly_home)],
         capture_output=True, text=True, timeout=120,
-    ).stdout  # fmt: skip
+    )  # fmt: skip
+    doctor = checked.stdout
     assert f".. {TINY_END}: " in doctor and "STALE (over 14)" in doctor  # today is years later
     assert f"for {stale}: failed" in doctor and "StaleDataError" in doctor
+    assert checked.returncode == 1 and "problems: data, last run" in checked.stderr
     # up to NIGHTSHIFT_MAX_DATA_AGE_DAYS (14) after the newest order, a night runs
     assert nightly(as_of=TINY_END + timedelta(days=14), models=[])["status"] == "succeeded"
 
