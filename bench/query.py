@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT, run_stage
+
 QUERY = "select * from demand_forecast_history"
 
 
@@ -73,14 +74,6 @@ def stage_ours(home: Path, fmt: str) -> dict:
     return {"seconds": time.perf_counter() - start, "child_rss_mb": child_mb}
 
 
-def run_stage(name: str, home: Path, fmt: str) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--stage", name, "--format", fmt, "--workdir", str(home)],
-        capture_output=True, text=True, check=True, cwd=ROOT,
-    )  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -107,8 +100,9 @@ def main() -> None:
         print(f"`{QUERY}`: {args.rows:,} rows")
         print(f"{'format':<8}{'stage':<38}{'seconds':>9}{'peak RSS MB':>13}")
         for fmt in ("table", "csv"):
-            peer = run_stage("peer", home, fmt)
-            ours = run_stage("ours", home, fmt)
+            stage = ["--format", fmt, "--workdir", str(home), "--stage"]
+            peer = run_stage(__file__, [*stage, "peer"])
+            ours = run_stage(__file__, [*stage, "ours"])
             for name, result in (("peer: fetch whole, then format", peer), ("nightshift query (streamed)", ours)):  # fmt: skip
                 print(f"{fmt:<8}{name:<38}{result['seconds']:>9.1f}{result['peak_rss_mb']:>13,.0f}")
             print(
