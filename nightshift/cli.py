@@ -294,7 +294,9 @@ def run(
     ] = Source.landing,
     source_path: Annotated[
         Path | None,
-        typer.Option("--source-path", help="The Online Retail file (CSV, Parquet or .xlsx)."),
+        typer.Option(
+            "--source-path", help="The Online Retail file (CSV, .csv.gz, Parquet or .xlsx)."
+        ),
     ] = None,
     profile: Annotated[
         ProfileName | None,

@@ -22,16 +22,15 @@ that is never closed, which swallows the rest of the file, stays fatal, naming i
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import polars as pl
 
+from nightshift.compressed import open_bytes
 from nightshift.errors import ContractError
 from nightshift.online_retail import CATALOGUE_LINES_DIR
 
@@ -419,17 +418,6 @@ def _not_utf8(fields: list[str], header: list[str]) -> str:
     return "a value is not UTF-8"
 
 
-GZIP_MAGIC = b"\x1f\x8b"
-
-
-def open_csv_bytes(path: Path) -> BinaryIO:
-    """A CSV landing file's bytes, decompressed when they are gzip's (by their first bytes,
-    as Polars decides, whatever the name says)."""
-    with path.open("rb") as handle:
-        compressed = handle.read(2) == GZIP_MAGIC
-    return gzip.open(path, "rb") if compressed else path.open("rb")
-
-
 def read_csv_tolerantly(
     path: Path, contract: TableContract, source_file: str, batch_rows: int = 250_000
 ) -> Iterator[TolerantBatch]:
@@ -446,7 +434,7 @@ def read_csv_tolerantly(
     csv.field_size_limit(CSV_FIELD_LIMIT)  # process-wide; only ever raised
     consumed: list[str] = []
     with (
-        open_csv_bytes(path) as raw,
+        open_bytes(path) as raw,
         io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="") as text,
     ):
         reader = csv.reader(_recording(text, consumed), strict=True)

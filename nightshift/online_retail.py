@@ -48,6 +48,7 @@ from pathlib import Path
 
 import polars as pl
 
+from nightshift.compressed import open_bytes
 from nightshift.errors import ContractError
 
 SOURCE_TIMEZONE = "Europe/London"
@@ -115,13 +116,15 @@ def scan_online_retail(path: Path) -> pl.LazyFrame:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         lazy = pl.scan_parquet(path)
-    elif suffix == ".csv":
+    elif suffix == ".csv" or path.name.lower().endswith(".csv.gz"):
         lazy = scan_csv_any_encoding(path)
     elif suffix in EXCEL_SUFFIXES:
         lazy = read_workbook(path).lazy()
     else:
         raise ContractError(
-            path.name, "readable", "use a .parquet, .csv or .xlsx file (the layouts UCI ships)"
+            path.name,
+            "readable",
+            "use a .parquet, .csv (or .csv.gz) or .xlsx file (the layouts UCI ships)",
         )
     mapping = detect_layout(path.name, lazy.collect_schema().names())
     return lazy.select([pl.col(src).alias(dst) for src, dst in mapping.items()])
@@ -131,7 +134,7 @@ def is_utf8(path: Path, chunk_size: int = 1 << 24) -> bool:
     """Whether a file's bytes are UTF-8, read in chunks."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        with path.open("rb") as handle:
+        with open_bytes(path) as handle:
             for chunk in iter(lambda: handle.read(chunk_size), b""):
                 decoder.decode(chunk)
             decoder.decode(b"", final=True)
@@ -148,7 +151,8 @@ def scan_csv_any_encoding(path: Path) -> pl.LazyFrame:
     undefined), in memory: these files are tens of MB."""
     if is_utf8(path):
         return pl.scan_csv(path, infer_schema=False)
-    raw = path.read_bytes()
+    with open_bytes(path) as handle:
+        raw = handle.read()
     try:
         text, encoding = raw.decode("cp1252"), "Windows-1252"
     except UnicodeDecodeError:
@@ -299,7 +303,8 @@ def write_landing_files(
     them as unknown_sku. A catalogue ahead of its orders does no harm."""
     if not path.is_file():
         raise ContractError(str(path), "readable", "no such file")
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)
+    name = path.name[: -len(".gz")] if path.name.lower().endswith(".gz") else path.name
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(name).stem)
     lazy = scan_online_retail(path)
     orders_path = landing_dir / "orders" / f"{stem}.parquet"
     lines_dir = landing_dir / CATALOGUE_LINES_DIR

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import duckdb
@@ -161,20 +162,24 @@ def test_uk_local_times_become_utc_instants(tmp_path: Path) -> None:
     assert orders["customer_id"].to_list() == ["12346", None]
 
 
-def test_a_windows_1252_export_keeps_its_pound_signs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["retail.csv", "retail.csv.gz"])
+def test_a_windows_1252_export_keeps_its_pound_signs(tmp_path: Path, name: str) -> None:
     """Excel's CSV and the Kaggle copy of Online Retail are Windows-1252: '£' is byte 0xA3,
-    which a UTF-8 read (with replacement) turned into U+FFFD."""
+    which a UTF-8 read (with replacement) turned into U+FFFD. Gzipped, it reads the same."""
     header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
     lines = [
         header,
         "1,10001,GIFT VOUCHER £10,1,2011-07-01 10:00:00,10.0,12346,United Kingdom",
         "2,10002,MUG,1,2011-07-01 10:00:00,1.0,12346,United Kingdom",
     ]
-    path = tmp_path / "retail.csv"
-    path.write_bytes("\r\n".join(lines).encode("cp1252"))
-    _, products_path = write_landing_files(
+    path = tmp_path / name
+    data = "\r\n".join(lines).encode("cp1252")
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    orders_path, products_path = write_landing_files(
         path, tmp_path / "landing", DEFAULT_NON_PRODUCT_SKU_PATTERN, 90
     )
+    assert orders_path.name == "retail.parquet"
+    assert pl.read_parquet(orders_path).height == 2
     names = pl.read_parquet(products_path).sort("sku")["name"].to_list()
     assert names == ["GIFT VOUCHER £10", "MUG"]
 
