@@ -7,6 +7,7 @@ down; CLI flags and flow parameters override fields with `Settings.model_copy(up
 from __future__ import annotations
 
 import os
+import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,12 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from nightshift.errors import ConfigError
+
+# What DuckDB's memory_limit takes: a size with a unit, a share of RAM, or -1 (no limit).
+MEMORY_LIMIT = re.compile(r"\s*(-1|\d+(\.\d+)?\s*(%|b|bytes|[kmgt]i?b))\s*", re.IGNORECASE)
+# A cron line's shape: five fields of digits, names, * , - / (and ? L W # some crons take).
+CRON_FIELDS = re.compile(r"[\w*,/?#-]+(\s+[\w*,/?#-]+){4}")
+CRON_MACRO = re.compile(r"@(yearly|annually|monthly|weekly|daily|midnight|hourly)")
 
 # Stock codes that are fees, postage, manual adjustments or vouchers, not products. The list
 # comes from the UCI Online Retail data (POST, DOT, M, C2, D, S, B, CRUK, BANK CHARGES,
@@ -252,6 +259,28 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unknown timezone {value!r} (use an IANA name like Europe/London)"
             ) from exc
+        return value
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory_size(cls, value: str) -> str:
+        if not MEMORY_LIMIT.fullmatch(value):
+            raise ValueError(
+                f"duckdb_memory_limit {value!r} is not a size DuckDB takes: a number and a unit "
+                "(500MB, 1.25GB, 2GiB), a share of RAM (50%), or -1 for no limit"
+            )
+        return value
+
+    @field_validator("nightly_cron")
+    @classmethod
+    def _cron_shape(cls, value: str) -> str:
+        # the shape only: Prefect checks each field's values when the schedule is made, but
+        # that is at `serve` or `deploy`, long after a typo was set
+        if not (CRON_MACRO.fullmatch(value.strip()) or CRON_FIELDS.fullmatch(value.strip())):
+            raise ValueError(
+                f"nightly_cron {value!r} is not a cron expression: five fields, minute hour "
+                "day-of-month month day-of-week (e.g. '0 2 * * *'), or @daily"
+            )
         return value
 
     @field_validator("pricing_solver")

@@ -58,6 +58,9 @@ def test_mlflows_own_variable_is_named_when_it_points_elsewhere(
         ("NIGHTSHIFT_TIMEZONE", "Mars/Olympus", "unknown timezone"),
         ("NIGHTSHIFT_DEVICE", "tpu", "device must be"),
         ("NIGHTSHIFT_DEFAULT_COST_SHARE", "1.5", "default_cost_share"),
+        ("NIGHTSHIFT_DUCKDB_MEMORY_LIMIT", "lots", "not a size DuckDB takes"),
+        ("NIGHTSHIFT_NIGHTLY_CRON", "bogus", "not a cron expression"),
+        ("NIGHTSHIFT_NIGHTLY_CRON", "0 2 * *", "five fields"),
     ],
 )
 def test_bad_settings_fail_early(
@@ -66,6 +69,35 @@ def test_bad_settings_fail_early(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=message):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1GB", "1.25GB", "500 MB", "2gib", "80%", "-1", "1000B", "100", "0", "1.5", "lots", "1 XB"],
+)
+def test_the_memory_limit_is_refused_exactly_when_duckdb_would_refuse_it(value: str) -> None:
+    """A limit DuckDB cannot read stopped the night at its first connection, with DuckDB's
+    traceback; the setting now refuses it when it is read, and refuses nothing DuckDB takes."""
+    import duckdb
+
+    try:
+        duckdb.connect(config={"memory_limit": value}).close()
+        duckdb_takes = True
+    except duckdb.Error:
+        duckdb_takes = False
+    try:
+        load_settings(duckdb_memory_limit=value)
+        we_take = True
+    except ConfigError:
+        we_take = False
+    assert we_take == duckdb_takes
+
+
+@pytest.mark.parametrize(
+    "cron", ["0 2 * * *", "*/15 1-5 * jan,jul mon-fri", "@daily", "30 23 L * ?"]
+)
+def test_cron_lines_of_the_right_shape_are_taken(cron: str) -> None:
+    assert load_settings(nightly_cron=cron).nightly_cron == cron
 
 
 @pytest.mark.parametrize(
