@@ -22,6 +22,7 @@ from nightshift.errors import ConfigError
 MEMORY_LIMIT = re.compile(r"\s*(-1|\d+(\.\d+)?\s*(%|b|bytes|[kmgt]i?b))\s*", re.IGNORECASE)
 # A cron line's shape: five fields of digits, names, * , - / (and ? L W # some crons take).
 CRON_FIELDS = re.compile(r"[\w*,/?#-]+(\s+[\w*,/?#-]+){4}")
+LOOKAROUND = re.compile(r"\(\?<?[=!]|\\[1-9]")
 CRON_MACRO = re.compile(r"@(yearly|annually|monthly|weekly|daily|midnight|hourly)")
 
 # Stock codes that are fees, postage, manual adjustments or vouchers, not products. The list
@@ -268,6 +269,24 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"duckdb_memory_limit {value!r} is not a size DuckDB takes: a number and a unit "
                 "(500MB, 1.25GB, 2GiB), a share of RAM (50%), or -1 for no limit"
+            )
+        return value
+
+    @field_validator("non_product_sku_pattern")
+    @classmethod
+    def _sku_pattern(cls, value: str) -> str:
+        # DuckDB (RE2) and Polars (Rust regex) run it; both lack lookarounds and
+        # backreferences, which Python's re would accept
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(
+                f"non_product_sku_pattern {value!r} is not a regular expression: {exc}"
+            ) from None
+        if LOOKAROUND.search(value):
+            raise ValueError(
+                f"non_product_sku_pattern {value!r} uses a lookaround or a backreference, "
+                "which DuckDB's and Polars' regular expressions do not have"
             )
         return value
 

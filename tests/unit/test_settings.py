@@ -61,6 +61,9 @@ def test_mlflows_own_variable_is_named_when_it_points_elsewhere(
         ("NIGHTSHIFT_DUCKDB_MEMORY_LIMIT", "lots", "not a size DuckDB takes"),
         ("NIGHTSHIFT_NIGHTLY_CRON", "bogus", "not a cron expression"),
         ("NIGHTSHIFT_NIGHTLY_CRON", "0 2 * *", "five fields"),
+        ("NIGHTSHIFT_NON_PRODUCT_SKU_PATTERN", "(POST|DOT", "not a regular expression"),
+        ("NIGHTSHIFT_NON_PRODUCT_SKU_PATTERN", "(?!P)\\w+", "lookaround"),
+        ("NIGHTSHIFT_NON_PRODUCT_SKU_PATTERN", "(A)\\1", "backreference"),
     ],
 )
 def test_bad_settings_fail_early(
