@@ -5,6 +5,7 @@ A landing file is read into an all-text frame with its 1-based data row number
 
 - `non_empty`: the file has at least one data row;
 - `required_column`: every required column is present (names are matched case-insensitively);
+- `unique_column`: no contract column is matched by two of the file's columns;
 - `column_type`: a typed (Parquet) column has a type that can hold the contract's kind.
 
 A file that breaks one of them raises `ContractError` and nothing of it is loaded. Values are
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -223,13 +225,30 @@ def scan_source(path: Path) -> pl.LazyFrame:
     return pl.scan_csv(path, infer_schema=False, empty_string_is_null=True, raise_if_empty=False)
 
 
+# Polars reads a CSV header that repeats a name as <name>_duplicated_<n> for the repeats.
+REPEATED_NAME = re.compile(r"_duplicated_\d+$")
+
+
 def check_columns(source_file: str, schema: pl.Schema, contract: TableContract) -> dict[str, str]:
-    """Map contract columns to the file's columns, raising on a missing or mistyped one."""
-    by_lower = {name.strip().lower(): name for name in schema.names()}
+    """Map contract columns to the file's columns, raising on a missing, repeated or mistyped
+    one. A contract column that two of the file's columns could be (`sku` twice, or `SKU`
+    beside `sku`) is refused rather than one of them taken silently."""
+    matching: dict[str, list[str]] = {}
+    for name in schema.names():
+        matching.setdefault(REPEATED_NAME.sub("", name).strip().lower(), []).append(name)
     mapping: dict[str, str] = {}
     missing = []
     for column in contract.columns:
-        found = by_lower.get(column.name)
+        candidates = matching.get(column.name, [])
+        if len(candidates) > 1:
+            shown = ", ".join(repr(REPEATED_NAME.sub("", name)) for name in candidates)
+            raise ContractError(
+                source_file,
+                "unique_column",
+                f"{len(candidates)} columns ({shown}) could be {contract.name}.{column.name} "
+                "(names match case-insensitively): keep one",
+            )
+        found = candidates[0] if candidates else None
         if found is None:
             if column.required:
                 missing.append(column.name)

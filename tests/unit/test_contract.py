@@ -44,6 +44,22 @@ def test_missing_required_column_names_file_column_and_rule(tmp_path: Path) -> N
     assert "rule: required_column" in message
 
 
+@pytest.mark.parametrize(
+    ("header", "shown"), [("sku,SKU", "'sku', 'SKU'"), ("sku,sku", "'sku', 'sku'")]
+)
+def test_a_column_given_twice_is_refused_not_guessed(
+    tmp_path: Path, header: str, shown: str
+) -> None:
+    """Two columns that could both be `sku` (case-insensitively, or the same name twice) made
+    ingest take one of them without a word; the file now breaks a rule that names both."""
+    text = f"order_id,line_no,customer_id,{header},quantity,unit_price,ordered_at,country\n"
+    path = write(tmp_path, "orders.csv", text + "A1,1,C1,S1,S2,2,3.50,2024-01-02 10:00:00,UK\n")
+    with pytest.raises(ContractError) as err:
+        contract.read_landing_file(path, contract.ORDERS, "orders/orders.csv")
+    assert f"orders/orders.csv: 2 columns ({shown}) could be orders.sku" in str(err.value)
+    assert "rule: unique_column" in str(err.value)
+
+
 def test_column_names_match_case_insensitively(tmp_path: Path) -> None:
     path = write(tmp_path, "orders.csv", GOOD_ORDERS.replace("order_id", "Order_ID"))
     frame = contract.read_landing_file(path, contract.ORDERS, "orders.csv")
