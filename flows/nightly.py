@@ -26,7 +26,7 @@ from nightshift.settings import Settings, load_settings
 from tasks.branch import BranchResult
 from tasks.demand import run_demand
 from tasks.features import build_features, build_kpis
-from tasks.freshness import check_data_freshness
+from tasks.freshness import check_data_freshness, check_quarantine_share
 from tasks.html_report import publish_html_report
 from tasks.ingest import ingest_landing
 from tasks.inventory import run_inventory
@@ -352,6 +352,7 @@ def run_night(
         elif profile:
             generate_shop_if_missing(settings, profile, day)
         ingest = ingest_landing(settings, run_id, full_refresh)
+        check_quarantine_share(settings, ingest)
         check_data_freshness(settings, day)
         feature_defaults = build_features(settings, day, ingest.input_digests)
         kpis = build_kpis(settings, day, run_id, mlflow_run_id)

@@ -91,6 +91,14 @@ class Settings(BaseSettings):
         description="A night stops before modelling when its newest order is older than this "
         "(a stalled feed, or historical data run without --as-of); 0 turns the check off.",
     )
+    max_quarantine_share: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="A night stops before modelling when more than this share of a table's "
+        "rows loaded that night is quarantined (at least 100 rows: a feed whose format "
+        "changed); 1 turns the check off.",
+    )
 
     interaction_weight_view: float = 1.0
     interaction_weight_cart: float = 3.0

@@ -1,5 +1,6 @@
-"""The data-freshness task: the night stops after ingest, before any feature or model work,
-when it has no recent orders (the rule: nightshift/freshness.py)."""
+"""The data checks after ingest: the night stops before any feature or model work when it
+has no recent orders, or when most of a table's new rows were quarantined (the rules:
+nightshift/freshness.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,16 @@ from datetime import date
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from nightshift.freshness import StaleDataError, freshness_problem
+from nightshift.freshness import (
+    QuarantineShareError,
+    StaleDataError,
+    freshness_problem,
+    quarantine_problem,
+)
 from nightshift.runlog import task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import open_warehouse, query_sql
+from tasks.ingest import IngestSummary
 
 
 @task(name="data-freshness", cache_policy=NO_CACHE)
@@ -27,3 +34,24 @@ def check_data_freshness(settings: Settings, as_of: date) -> date:
         "newest order: %s (%d days before as_of)", newest, (as_of - newest).days
     )
     return newest
+
+
+@task(name="quarantine-share", cache_policy=NO_CACHE)
+def check_quarantine_share(settings: Settings, ingest: IngestSummary) -> None:
+    """Raise QuarantineShareError when most of a table's rows loaded tonight were
+    quarantined; else log each table's share, so a feed that is going bad shows first."""
+    with open_warehouse(settings, read_only=True) as con:
+        rows = query_sql(con, "staging/quarantined_tonight.sql", {"run_id": ingest.run_id})
+    by_table: dict[str, dict[str, int]] = {}
+    for table, reason, count in rows:
+        by_table.setdefault(table, {})[reason] = count
+    for table, by_reason in by_table.items():
+        rows_new = ingest.audit.get(table, {}).get("rows_new", 0)
+        problem = quarantine_problem(
+            table, ingest.run_id, rows_new, by_reason, settings.max_quarantine_share
+        )
+        if problem:
+            raise QuarantineShareError(problem)
+        task_logger(__name__).info(
+            "%s: %d of %d rows loaded tonight quarantined", table, sum(by_reason.values()), rows_new
+        )

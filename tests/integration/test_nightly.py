@@ -135,6 +135,33 @@ def test_a_failed_run_leaves_yesterdays_marts_untouched(nightly_home: Path) -> N
     assert client.get_run(mlflow_run_id).info.status == "FAILED"
 
 
+def test_a_night_whose_new_rows_are_mostly_quarantined_stops_before_modelling(
+    nightly_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed whose timestamp layout changed: every new order is quarantined, so the KPIs
+    would say the day hardly sold. The night stops after ingest and publishes nothing; with
+    the check off, the same night publishes."""
+    from nightshift.freshness import QuarantineShareError
+
+    nightly(as_of=TINY_END - timedelta(days=1), models=[])
+    before = file_digest(nightly_home / "marts.duckdb")
+    header = "order_id,line_no,customer_id,sku,quantity,unit_price,ordered_at,country"
+    lines = [f"N{i},1,C1,SKU1,1,2.50,{TINY_END:%d/%m/%Y} 10:{i % 60:02d},UK" for i in range(150)]
+    (nightly_home / "landing" / "orders" / "zz_new_layout.csv").write_text(
+        "\n".join([header, *lines]) + "\n"
+    )
+    with pytest.raises(QuarantineShareError, match=r"orders: 150 of the 150 rows loaded tonight"):
+        nightly(as_of=TINY_END, models=[])
+    assert file_digest(nightly_home / "marts.duckdb") == before
+    with open_warehouse(settings_at(nightly_home), read_only=True) as con:
+        status, error = con.execute(
+            "select status, error from meta.runs where as_of = $d", {"d": TINY_END}
+        ).fetchone()
+    assert status == "failed" and "(bad_timestamp 150)" in error
+    monkeypatch.setenv("NIGHTSHIFT_MAX_QUARANTINE_SHARE", "1")
+    assert nightly(as_of=TINY_END, models=[])["status"] == "succeeded"
+
+
 def test_a_night_long_after_the_newest_order_stops_before_modelling(nightly_home: Path) -> None:
     """A stalled feed, or historical data run without --as-of: the night fails after ingest
     with the date to run, and publishes nothing."""

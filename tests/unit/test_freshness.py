@@ -1,10 +1,13 @@
-"""The freshness rule (nightshift/freshness.py): a night far after its newest order stops."""
+"""The data rules (nightshift/freshness.py): a night far after its newest order stops, and so
+does a night whose new rows are mostly quarantined."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from nightshift.freshness import freshness_problem
+import pytest
+
+from nightshift.freshness import freshness_problem, quarantine_problem
 
 AS_OF = date(2026, 11, 22)
 
@@ -29,3 +32,27 @@ def test_a_stalled_feed_is_caught_the_day_after_the_allowed_age() -> None:
 def test_a_night_before_any_order_has_nothing_to_model() -> None:
     problem = freshness_problem(date(2010, 1, 1), None, None, 14)
     assert problem is not None and "no staged order on or before as_of 2010-01-01" in problem
+
+
+def test_a_night_whose_new_rows_are_mostly_quarantined_names_table_reasons_and_run() -> None:
+    reasons = {"bad_timestamp": 900, "null_key": 12, "bad_value": 40, "negative_price": 3}
+    problem = quarantine_problem("orders", "run-7", 1_000, reasons, 0.5)
+    assert problem is not None
+    assert problem.startswith("orders: 955 of the 1,000 rows loaded tonight (96%) were quarantined")
+    assert "(bad_timestamp 900, bad_value 40, null_key 12)" in problem  # the three main ones
+    assert "NIGHTSHIFT_MAX_QUARANTINE_SHARE = 0.5" in problem and "run_id = 'run-7'" in problem
+
+
+@pytest.mark.parametrize(
+    ("rows_new", "quarantined", "max_share"),
+    [
+        (1_000, 500, 0.5),  # exactly the share allowed
+        (150, 99, 0.5),  # a small file that is mostly bad: fewer than 100 rows
+        (1_000, 1_000, 1.0),  # the check is off
+    ],
+)
+def test_a_night_within_the_quarantine_share_has_no_problem(
+    rows_new: int, quarantined: int, max_share: float
+) -> None:
+    by_reason = {"bad_timestamp": quarantined}
+    assert quarantine_problem("events", "run-7", rows_new, by_reason, max_share) is None
