@@ -52,6 +52,10 @@ def check_quarantine_share(settings: Settings, ingest: IngestSummary) -> None:
         )
         if problem:
             raise QuarantineShareError(problem)
+        quarantined = sum(by_reason.values())
         task_logger(__name__).info(
-            "%s: %d of %d rows loaded tonight quarantined", table, sum(by_reason.values()), rows_new
+            "%s: %s of %s rows loaded tonight quarantined",
+            table,
+            f"{quarantined:,}",
+            f"{rows_new:,}",
         )
