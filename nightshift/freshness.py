@@ -59,6 +59,7 @@ def quarantine_problem(
     """Why the night must stop because of `table`'s rows loaded tonight (`rows_new`, of which
     `by_reason` were quarantined, by reason), or None."""
     quarantined = sum(by_reason.values())
+    rows_new = max(rows_new, quarantined)  # they are among them; never divide by zero
     if (
         max_share >= 1
         or quarantined < MIN_QUARANTINED_TO_STOP

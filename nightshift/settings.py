@@ -20,9 +20,10 @@ from nightshift.errors import ConfigError
 
 # What DuckDB's memory_limit takes: a size with a unit, a share of RAM, or -1 (no limit).
 MEMORY_LIMIT = re.compile(r"\s*(-1|\d+(\.\d+)?\s*(%|b|bytes|[kmgt]i?b))\s*", re.IGNORECASE)
+# What neither DuckDB's RE2 nor Polars' regex has: lookarounds and backreferences.
+LOOKAROUND = re.compile(r"\(\?<?[=!]|\\[1-9]")
 # A cron line's shape: five fields of digits, names, * , - / (and ? L W # some crons take).
 CRON_FIELDS = re.compile(r"[\w*,/?#-]+(\s+[\w*,/?#-]+){4}")
-LOOKAROUND = re.compile(r"\(\?<?[=!]|\\[1-9]")
 CRON_MACRO = re.compile(r"@(yearly|annually|monthly|weekly|daily|midnight|hourly)")
 
 # Stock codes that are fees, postage, manual adjustments or vouchers, not products. The list

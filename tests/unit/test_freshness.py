@@ -41,6 +41,9 @@ def test_a_night_whose_new_rows_are_mostly_quarantined_names_table_reasons_and_r
     assert problem.startswith("orders: 955 of the 1,000 rows loaded tonight (96%) were quarantined")
     assert "(bad_timestamp 900, bad_value 40, null_key 12)" in problem  # the three main ones
     assert "NIGHTSHIFT_MAX_QUARANTINE_SHARE = 0.5" in problem and "run_id = 'run-7'" in problem
+    # counts that disagree (no rows counted as loaded) do not divide by zero
+    odd = quarantine_problem("orders", "run-7", 0, {"bad_timestamp": 150}, 0.5)
+    assert odd is not None and "150 of the 150 rows loaded tonight (100%)" in odd
 
 
 @pytest.mark.parametrize(
