@@ -146,9 +146,17 @@ def files_to_load(
 
 
 def check_headers(landing: list[LandingFile]) -> None:
-    """Apply the file-level contract rules to every file before anything is loaded."""
+    """Apply the file-level contract rules to every file before anything is loaded, and log
+    the columns each file has beyond the contract's: they are ignored, and a renamed
+    optional column (channel sent as sales_channel) shows there rather than as nulls."""
     for item in landing:
-        contract.scan_checked(item.path, contract.CONTRACTS[item.table], item.source_file)
+        _, schema, mapping = contract.scan_checked(
+            item.path, contract.CONTRACTS[item.table], item.source_file
+        )
+        if extra := [name for name in schema.names() if name not in mapping.values()]:
+            task_logger(__name__).info(
+                "%s: columns not in the contract, ignored: %s", item.source_file, ", ".join(extra)
+            )
 
 
 def raw_columns(table: str) -> list[str]:

@@ -529,6 +529,21 @@ def test_csv_records_that_are_not_rows_are_quarantined_and_the_file_still_loads(
     assert corrected.quarantined_by_reason.get("orders", {}) == {}
 
 
+def test_columns_beyond_the_contract_are_named_in_the_log(tmp_path: Path, caplog) -> None:
+    """A renamed optional column (channel sent as sales_channel) would load as nulls; the
+    log names the columns ingest ignored, file by file."""
+    path = tmp_path / "landing" / "orders" / "day1.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        "order_id,line_no,customer_id,sku,quantity,unit_price,ordered_at,country,sales_channel\n"
+        "A1,1,C1,SKU1,2,3.50,2024-01-02 10:00:00,UK,web\n"
+    )
+    with caplog.at_level("INFO", logger="tasks.ingest"):
+        summary = ingest_landing.fn(settings_at(tmp_path), "run-1")
+    assert summary.audit["orders"]["rows_staged"] == 1
+    assert "orders/day1.csv: columns not in the contract, ignored: sales_channel" in caplog.messages
+
+
 def test_without_orders_ingest_says_what_to_do(tmp_path: Path) -> None:
     from nightshift.errors import NightshiftError
 
