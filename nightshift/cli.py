@@ -467,6 +467,7 @@ def query(
 
     from nightshift import query_output
     from nightshift.catalog import open_marts, refuse_writes
+    from nightshift.files import written_atomically
 
     settings = settings_for(home)
     refuse_writes(sql)
@@ -484,7 +485,7 @@ def query(
             else:
                 query_output.write_text(reader, output.value, sys.stdout)
             return
-        with query_output.written_whole(out) as partial:
+        with written_atomically(out) as partial:
             if output is OutputFormat.table:
                 shown = query_output.preview(reader)
                 partial.write_text(preview_text(shown))

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import polars as pl
 
-from nightshift.compressed import open_bytes
 from nightshift.errors import ContractError
+from nightshift.files import open_bytes
 from nightshift.online_retail import CATALOGUE_LINES_DIR
 
 # Landing formats by how a file's name ends (lower-cased). Gzip-compressed CSV is how many

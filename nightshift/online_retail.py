@@ -48,8 +48,8 @@ from pathlib import Path
 
 import polars as pl
 
-from nightshift.compressed import open_bytes
 from nightshift.errors import ContractError
+from nightshift.files import open_bytes, written_atomically
 
 SOURCE_TIMEZONE = "Europe/London"
 CATALOGUE_LINES_DIR = "online_retail"  # under landing/: what each file's catalogue came from
@@ -323,8 +323,7 @@ def write_landing_files(
 
 
 def write_atomically(frame: pl.DataFrame, path: Path) -> None:
-    """Write beside `path` and rename over it, so an interrupted mapping never leaves a
-    half-written landing file for the next ingest to load."""
-    partial = path.with_name(f".{path.name}.partial")
-    frame.write_parquet(partial)
-    partial.replace(path)
+    """Write a landing file whole or not at all (written_atomically), so an interrupted
+    mapping never leaves a half-written landing file for the next ingest to load."""
+    with written_atomically(path) as partial:
+        frame.write_parquet(partial)

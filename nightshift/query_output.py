@@ -12,9 +12,7 @@ query that fails half-way leaves no half a file.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -113,15 +111,3 @@ def write_parquet(reader: pa.RecordBatchReader, path: Path) -> int:
             writer.write_batch(batch)
             total += batch.num_rows
     return total
-
-
-@contextmanager
-def written_whole(path: Path) -> Iterator[Path]:
-    """A hidden path beside `path` to write to, moved onto `path` when the block ends
-    without an error and deleted when it fails."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)

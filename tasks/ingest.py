@@ -35,7 +35,6 @@ import shutil
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +46,7 @@ from prefect.cache_policies import NO_CACHE
 
 from nightshift import contract
 from nightshift.errors import ContractError, NightshiftError
+from nightshift.files import written_atomically
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import (
@@ -173,21 +173,6 @@ def archive_file_name(source_file: str, digest: str) -> str:
 def archive_file_for(item: LandingFile) -> str:
     """Where this landing file's archive copy lives (archive_file_name)."""
     return archive_file_name(item.source_file, item.digest)
-
-
-@contextmanager
-def written_atomically(path: Path) -> Iterator[Path]:
-    """A temporary name beside `path` to write to, renamed over `path` when the block ends
-    and deleted when it fails: a killed ingest never leaves a half-written archive file
-    under a name that a row could point to."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        yield partial
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, path)
 
 
 def write_parquet_atomically(rows: pl.DataFrame | pl.LazyFrame, path: Path) -> None:

@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from nightshift import query_output
+from nightshift.files import written_atomically
 
 # dates, decimals, nulls and text with a comma and a quote, over several 1,000-row batches
 ROWS_SQL = """
@@ -51,7 +52,7 @@ def test_csv_and_json_written_batch_by_batch_match_the_whole_result() -> None:
 
 def test_parquet_is_written_whole_and_a_failed_query_leaves_no_file(tmp_path: Path) -> None:
     path = tmp_path / "result.parquet"
-    with query_output.written_whole(path) as partial:
+    with written_atomically(path) as partial:
         assert query_output.write_parquet(reader(), partial) == 2_345
     assert pl.read_parquet(path).equals(whole())
     # DuckDB computes the result as it is read: a cast failing on row 300,001 surfaces there,
@@ -60,7 +61,7 @@ def test_parquet_is_written_whole_and_a_failed_query_leaves_no_file(tmp_path: Pa
     broken = tmp_path / "broken.csv"
     with (
         pytest.raises(query_output.QueryFailed, match="Could not convert string 'x'"),
-        query_output.written_whole(broken) as partial,
+        written_atomically(broken) as partial,
         partial.open("w") as handle,
     ):
         query_output.write_text(reader(failing), "csv", handle)
