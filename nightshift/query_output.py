@@ -5,8 +5,9 @@ about 50M rows), so a query can return far more than fits in memory. Fetching it
 to print a 50-row table took 1.1 GB for 20M small rows. Here every format reads the
 result batch by batch: the table keeps its first rows and counts the rest, CSV and JSON
 are written as they come, and Parquet goes through a streaming writer. A file named by
-`--out` is written beside its place and moved in only when the result is complete, so a
-query that fails half-way leaves no half a file.
+`--out` is written beside its place and moved in only when the result is complete
+(`nightshift.files.written_atomically`), so a query that fails half-way leaves no half a
+file.
 """
 
 from __future__ import annotations
@@ -41,15 +42,10 @@ def read_batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
     """The result's Arrow batches. DuckDB computes them as they are read, so an error in
     the query can surface part-way; pyarrow hands it over as an OSError, which becomes
     QueryFailed with DuckDB's first line."""
-    iterator = iter(reader)
-    while True:
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            return
-        except (OSError, pa.ArrowException) as exc:
-            raise QueryFailed(str(exc).splitlines()[0]) from None
-        yield batch
+    try:
+        yield from reader
+    except (OSError, pa.ArrowException) as exc:
+        raise QueryFailed(str(exc).splitlines()[0]) from None
 
 
 def batches(reader: pa.RecordBatchReader) -> Iterator[pl.DataFrame]:
