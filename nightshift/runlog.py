@@ -18,6 +18,12 @@ def task_logger(name: str) -> logging.Logger | logging.LoggerAdapter:
         return logging.getLogger(name)
 
 
+def metrics_line(metrics: dict[str, float]) -> str:
+    """A training epoch's metrics for the run log, e.g. `val_pinball=0.0688`: four decimals
+    say whether training still improves, seventeen digits only make the line unreadable."""
+    return ", ".join(f"{name}={value:.4f}" for name, value in metrics.items())
+
+
 # The rich console `nightshift run` draws bars on while its flow runs in this process; None
 # when the run is not attached to a terminal (a served deployment, a worker, CI).
 _terminal: dict[str, object] = {"console": None, "bar": None}

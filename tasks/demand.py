@@ -16,7 +16,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from models.demand import DemandConfig, DemandOutcome, DemandPanel, backtest_and_forecast
-from nightshift.runlog import progress_reporter, task_logger
+from nightshift.runlog import metrics_line, progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import (
     open_warehouse,
@@ -183,7 +183,7 @@ def run_demand(settings: Settings, run: RunContext) -> BranchResult:
             metrics = {k: v for k, v in record.items() if k != "epoch"}
             log_flat(settings, child, metrics=metrics, step=epoch)
             progress(epoch)
-            logger.info("demand epoch %d: %s", epoch, metrics)
+            logger.info("demand epoch %d: %s", epoch, metrics_line(metrics))
 
         outcome = backtest_and_forecast(
             panel, config, settings.demand_gate_margin, settings.demand_arima_sample, on_epoch

@@ -287,9 +287,9 @@ def run_pricing(settings: Settings, run: RunContext) -> BranchResult:
             {"marts/price_recommendations.sql": run.lineage(child, model=model)},
         )
     logger.info(
-        "pricing: %s; %d SKUs, %d repriced, uplift %.2f, %d infeasible",
+        "pricing: %s; %d SKUs, %d repriced, uplift %s, %d infeasible",
         gate, problem.sku.size, int((columns["recommended_price"] != problem.current_price).sum()),
-        float(columns["profit_uplift"].sum()), len(solution.infeasible),
+        f"{float(columns['profit_uplift'].sum()):,.2f}", len(solution.infeasible),
     )  # fmt: skip
     return BranchResult(
         name="pricing",

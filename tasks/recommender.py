@@ -24,7 +24,7 @@ from models.recommender import (
     RecommenderOutcome,
     fit_evaluate_and_recommend,
 )
-from nightshift.runlog import progress_reporter, task_logger
+from nightshift.runlog import metrics_line, progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import (
     open_warehouse,
@@ -213,7 +213,7 @@ def run_recommender(settings: Settings, run: RunContext) -> BranchResult:
             metrics = {k: v for k, v in record.items() if k != "epoch"}
             log_flat(settings, child, metrics=metrics, step=epoch)
             progress(epoch)
-            logger.info("recommender epoch %d: %s", epoch, _shown(metrics))
+            logger.info("recommender epoch %d: %s", epoch, metrics_line(metrics))
 
         outcome = fit_evaluate_and_recommend(
             inputs, config, settings.recommender_gate_margin, on_epoch
@@ -274,7 +274,3 @@ def run_recommender(settings: Settings, run: RunContext) -> BranchResult:
         registered_name=REGISTERED_MODEL if version else None,
         registered_version=version,
     )
-
-
-def _shown(metrics: dict[str, float]) -> str:
-    return ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
