@@ -266,7 +266,7 @@ def nightly(
             NIGHTSHIFT_TIMEZONE on the machine that runs the flow.
         models: model branches to run (default all); [] runs ingest, features and KPIs only.
         full_refresh: reload every landing file and judge every row again, instead of only
-            the new and corrected files.
+            the new and corrected files; loaded files no longer in landing keep their rows.
         source: where the night's data comes from: `landing`, the files in the home's
             landing folder, or `online-retail`, the UCI Online Retail file at `source_path`,
             mapped into the landing folder first.

@@ -171,8 +171,20 @@ def ingest(
         Source, typer.Option(help="landing: the home's landing/ folder.")
     ] = Source.landing,
     full_refresh: Annotated[
-        bool, typer.Option(help="Reload every landing file and judge every row again.")
+        bool,
+        typer.Option(
+            help="Reload every landing file and judge every row again (loaded files no "
+            "longer in landing/ keep their rows)."
+        ),
     ] = False,
+    forget: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="FILE",
+            help="Take a loaded file's rows out, e.g. orders/2024-01.csv (repeatable); move "
+            "it out of landing/ first.",
+        ),
+    ] = None,
     home: HomeOption = None,
 ) -> None:
     """Load landing files (or an Online Retail file) into the warehouse and clean them."""
@@ -208,7 +220,7 @@ def ingest(
         abandon_dead_runs.fn(settings)
         open_run.fn(settings, run_id, None, label, [], full_refresh, None)
         try:
-            summary = ingest_landing.fn(settings, run_id, full_refresh)
+            summary = ingest_landing.fn(settings, run_id, full_refresh, forget or [])
         except BaseException as exc:
             close_run.fn(settings, run_id, "failed", error=failure_text(exc))
             raise
@@ -258,11 +270,18 @@ def print_ingest_summary(summary) -> None:  # noqa: ANN001 - IngestSummary, impo
         f"orders {summary.orders_first_date} .. {summary.orders_last_date}, "
         f"{summary.customers:,} customers, {summary.skus:,} SKUs; "
         f"{plural(len(summary.files_loaded), 'file')} loaded, {summary.files_unchanged} unchanged"
+        + (
+            f", {len(summary.files_only_archived)} only in the raw archive"
+            if summary.files_only_archived
+            else ""
+        )
         + {
             "nothing": "; staging already judged from these files",
             "changed files": "; judged the changed files' rows only",
         }.get(summary.staging_judged, "")
     )
+    for source_file in summary.files_forgotten:
+        console.print(f"forgot {source_file}: its rows are no longer staged")
     for item in summary.defaults_used:
         console.print(f"default: {item}")
     warn_files_not_read(summary.files_not_read)

@@ -33,7 +33,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -90,6 +90,8 @@ class IngestSummary:
     skus: int = 0
     staging_judged: str = "all files"  # or "changed files" (an increment) or "nothing"
     files_not_read: dict[str, str] = field(default_factory=dict)  # landing path -> why
+    files_forgotten: list[str] = field(default_factory=list)  # taken out by --forget
+    files_only_archived: list[str] = field(default_factory=list)  # loaded, gone from landing
 
 
 def file_digest(path: Path) -> str:
@@ -143,6 +145,42 @@ def files_to_load(
         )
 
     return [item for item in landing if not current(item)]
+
+
+def check_forgettable(
+    con: duckdb.DuckDBPyConnection, landing: list[LandingFile], forget: Sequence[str]
+) -> None:
+    """Refuse to forget a file that was never loaded (a typo would otherwise do nothing),
+    or one still in landing/, which the same ingest would load straight back.
+
+    Raises:
+        NightshiftError: naming the file and what to do.
+    """
+    loaded = {source_file for source_file, *_ in query_sql(con, "raw/loaded_digests.sql")}
+    in_landing = {item.source_file for item in landing}
+    for source_file in forget:
+        if source_file not in loaded:
+            example = min(loaded, default="orders/2024-01.csv")
+            raise NightshiftError(
+                f"cannot forget {source_file}: it is not a loaded file (name it as "
+                f"meta.loaded_files.source_file does, relative to landing/, e.g. {example})"
+            )
+        if source_file in in_landing:
+            raise NightshiftError(
+                f"cannot forget {source_file}: landing/{source_file} is still there and would "
+                "be loaded again; move it out of landing/ first"
+            )
+
+
+def only_archived(con: duckdb.DuckDBPyConnection, landing: list[LandingFile]) -> list[str]:
+    """Loaded files no longer in landing/: their rows stay, read from the raw archive. A
+    shop may clear its landing folder once files are loaded; that must not lose history."""
+    in_landing = {item.source_file for item in landing}
+    return sorted(
+        source_file
+        for source_file, *_ in query_sql(con, "raw/loaded_digests.sql")
+        if source_file not in in_landing
+    )
 
 
 def check_headers(landing: list[LandingFile]) -> None:
@@ -337,8 +375,8 @@ def archived_files(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[s
         if path is None or not path.exists():
             raise NightshiftError(
                 f"the raw archive of {source_file} is missing ({path}) and the file is no "
-                "longer in landing/: restore either, or run with --full-refresh to stage only "
-                "the landing files present"
+                "longer in landing/: restore either, or take its rows out with "
+                f"`nightshift ingest --forget {source_file}`"
             )
         files[table].append(str(path))
     return {
@@ -592,12 +630,20 @@ def judge_staging(
 
 
 @task(name="ingest", cache_policy=NO_CACHE, **IO_RETRY)
-def ingest_landing(settings: Settings, run_id: str, full_refresh: bool = False) -> IngestSummary:
+def ingest_landing(
+    settings: Settings, run_id: str, full_refresh: bool = False, forget: Sequence[str] = ()
+) -> IngestSummary:
     """Load new and corrected landing files and rebuild staging, all or nothing.
+
+    A loaded file that is no longer in landing/ keeps its rows, read from the raw archive,
+    with or without `full_refresh` (which reloads the landing files there are and judges
+    every row again). Only `forget` takes a loaded file's rows out: a file landed by
+    mistake, already moved out of landing/.
 
     Raises:
         ContractError: a landing file breaks a file-level rule; nothing was loaded.
-        NightshiftError: no orders have been loaded (orders are the one required table).
+        NightshiftError: no orders have been loaded (orders are the one required table), or
+            a file to forget was not loaded or is still in landing/.
     """
     landing = discover_landing(settings.landing_dir)
     summary = IngestSummary(
@@ -606,14 +652,17 @@ def ingest_landing(settings: Settings, run_id: str, full_refresh: bool = False) 
     for path, why in summary.files_not_read.items():
         task_logger(__name__).warning("landing/%s is not read: %s", path, why)
     with open_warehouse(settings) as con:
+        check_forgettable(con, landing, forget)
         pending = files_to_load(con, settings, landing, full_refresh)
         check_headers(pending)
         loaded_at = datetime.now(UTC)
         con.execute("begin transaction")
         try:
             move_legacy_raw_tables(con, settings)
-            if full_refresh:
-                run_sql(con, "raw/forget_everything.sql")
+            for source_file in forget:
+                run_sql(con, "raw/forget_file.sql", {"source_file": source_file})
+                task_logger(__name__).info("forgot %s: its rows leave staging", source_file)
+                summary.files_forgotten.append(source_file)
             report = progress_reporter(f"loading {len(pending)} landing files", len(pending))
             for done, item in enumerate(pending, start=1):
                 rows = archive_raw_file(con, settings, item, run_id, loaded_at)
@@ -638,6 +687,15 @@ def ingest_landing(settings: Settings, run_id: str, full_refresh: bool = False) 
             raise
         prune_archive(con, settings)
         summary.files_unchanged = len(landing) - len(pending)
+        summary.files_only_archived = only_archived(con, landing)
+        if summary.files_only_archived:
+            task_logger(__name__).info(
+                "%d loaded files are no longer in landing/ (%s): their rows stay, read from "
+                "the raw archive; `nightshift ingest --forget FILE` takes a file's rows out",
+                len(summary.files_only_archived),
+                ", ".join(summary.files_only_archived[:3])
+                + (", ..." if len(summary.files_only_archived) > 3 else ""),
+            )
         fill_summary(con, summary, has_catalogue)
     for table_name, counts in summary.audit.items():
         task_logger(__name__).info(

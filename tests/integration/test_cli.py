@@ -66,6 +66,18 @@ def test_generate_then_ingest_then_generate_if_missing(tmp_path: Path) -> None:
     assert doctor.returncode == 1  # that, and the shop ending in 2024 is stale by now
     assert doctor.stderr == "doctor found 2 problems: landing, data\n"
 
+    # a file landed by mistake: moved out of landing/, then its rows taken out by name
+    mistake = "orders/synthetic_orders_2024-03.csv"
+    (tmp_path / "landing" / mistake).rename(tmp_path / "mistake.csv")
+    kept = nightshift("ingest", home=tmp_path)
+    assert "1 only in the raw archive" in kept.stdout
+    forgot = nightshift("ingest", "--forget", mistake, home=tmp_path)
+    assert forgot.returncode == 0, forgot.stderr
+    assert f"forgot {mistake}: its rows are no longer staged" in forgot.stdout
+    again = nightshift("ingest", "--forget", mistake, home=tmp_path)
+    assert again.returncode == 2
+    assert f"error: cannot forget {mistake}: it is not a loaded file" in again.stderr
+
 
 def test_ingest_of_a_bad_file_is_one_clear_line(tmp_path: Path) -> None:
     folder = tmp_path / "landing" / "orders"

@@ -101,7 +101,8 @@ def archived_rows(home: Path, source_file: str | None = None) -> pl.DataFrame:
     """The raw archive's current rows (of one landing file, or of all), as ingest recorded them."""
     with open_warehouse(settings_at(home), read_only=True) as con:
         files = con.execute(
-            "select archive_file from meta.loaded_files where $f is null or source_file = $f",
+            "select archive_file from meta.loaded_files where $f is null or source_file = $f "
+            "order by source_file",  # the columns follow the first file's
             {"f": source_file},
         ).fetchall()
     return pl.concat(
@@ -709,6 +710,38 @@ def test_raw_tables_of_a_warehouse_from_before_the_archive_move_into_it(tiny_hom
     assert left == (0,)
 
 
+def test_a_file_gone_from_landing_keeps_its_rows_until_it_is_forgotten(
+    tiny_home: Path, tmp_path: Path
+) -> None:
+    ingest_landing.fn(settings_at(tiny_home), "run-1")
+    before = warehouse_checksums(tiny_home)
+    path = sorted((tiny_home / "landing" / "orders").glob("*.csv"))[1]
+    source_file = f"orders/{path.name}"
+    with pytest.raises(NightshiftError, match=f"landing/{source_file} is still there"):
+        ingest_landing.fn(settings_at(tiny_home), "run-x", forget=[source_file])
+
+    # a shop clears its landing folder: neither a rerun nor a full refresh loses the rows
+    path.rename(tmp_path / path.name)
+    rerun = ingest_landing.fn(settings_at(tiny_home), "run-2")
+    assert rerun.files_only_archived == [source_file]
+    assert warehouse_checksums(tiny_home) == before
+    refresh = ingest_landing.fn(settings_at(tiny_home), "run-3", full_refresh=True)
+    assert (refresh.staging_judged, refresh.files_only_archived) == ("all files", [source_file])
+    assert warehouse_checksums(tiny_home) == before
+
+    # forgetting takes them out: the warehouse is the one the other files alone build
+    forgot = ingest_landing.fn(settings_at(tiny_home), "run-4", forget=[source_file])
+    assert (forgot.files_forgotten, forgot.files_only_archived) == ([source_file], [])
+    assert forgot.audit["orders"]["rows_in"] < rerun.audit["orders"]["rows_in"]
+    without = tmp_path / "without"
+    shutil.copytree(tiny_home / "landing", without / "landing")
+    ingest_landing.fn(settings_at(without), "run-4")
+    assert warehouse_checksums(tiny_home) == warehouse_checksums(without)
+    assert judged_state(tiny_home, "run-4") == judged_state(without, "run-4")
+    with pytest.raises(NightshiftError, match=f"cannot forget {source_file}: it is not a loaded"):
+        ingest_landing.fn(settings_at(tiny_home), "run-5", forget=[source_file])
+
+
 def test_a_lost_archive_file_is_written_again_from_landing_or_named(tiny_home: Path) -> None:
     ingest_landing.fn(settings_at(tiny_home), "run-1")
     before = warehouse_checksums(tiny_home)
@@ -728,5 +761,7 @@ def test_a_lost_archive_file_is_written_again_from_landing_or_named(tiny_home: P
 
     (tiny_home / archive_file).unlink()
     path.unlink()
-    with pytest.raises(NightshiftError, match=f"raw archive of orders/{path.name} is missing"):
+    with pytest.raises(
+        NightshiftError, match=f"orders/{path.name} is missing.*--forget orders/{path.name}"
+    ):
         ingest_landing.fn(settings_at(tiny_home), "run-3")
