@@ -41,11 +41,17 @@ def summary_markdown(
     def link(mlflow_id: str | None) -> str:
         return mlflow_run_link(tracking_uri, experiment_id, mlflow_id)
 
+    archived_only = (
+        f", {len(ingest.files_only_archived)} only in the raw archive (gone from landing/, "
+        "their rows kept)"
+        if ingest.files_only_archived
+        else ""
+    )
     lines = [
         f"# nightshift run `{run_id}` for {as_of.isoformat()}",
         "",
         f"Files loaded: {len(ingest.files_loaded)} new or changed, {ingest.files_unchanged} "
-        f"unchanged; staging judged: {ingest.staging_judged}.",
+        f"unchanged{archived_only}; staging judged: {ingest.staging_judged}.",
         "",
         "| table | rows in | staged | quarantined | duplicate | new this run |",
         "|---|---:|---:|---:|---:|---:|",

@@ -50,6 +50,7 @@ def test_the_run_summary_shows_gates_degraded_branches_and_links_to_mlflow() -> 
     }  # fmt: skip
     ingest.quarantined_by_reason = {"orders": {"null_key": 2}}
     ingest.staging_judged = "changed files"
+    ingest.files_only_archived = ["orders/2024-01.csv"]
     branch = BranchResult(
         "demand", ["demand_forecast"], "nightshift-demand/2", {"mase": 0.8}, {"mase": 1.0},
         True, "c" * 32, "MASE 0.8 < 0.98",
@@ -59,7 +60,10 @@ def test_the_run_summary_shows_gates_degraded_branches_and_links_to_mlflow() -> 
         {"segments": "RuntimeError: boom"}, "http://127.0.0.1:5000", "3",
     )  # fmt: skip
     assert "| orders | 10 | 7 | 2 | 1 | 10 |" in text
-    assert "staging judged: changed files." in text
+    assert (
+        "1 only in the raw archive (gone from landing/, their rows kept); staging judged: changed files."
+        in text
+    )
     assert "| orders | null_key | 2 |" in text
     assert "| demand | nightshift-demand/2 | True | MASE 0.8 < 0.98 | mase=0.8 | mase=1 |" in text
     assert f"(http://127.0.0.1:5000/#/experiments/3/runs/{'c' * 32})" in text
