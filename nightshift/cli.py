@@ -134,6 +134,19 @@ def generate(
         if if_missing and landing_files(landing, "orders"):
             typer.echo(f"orders already landed in {landing / 'orders'}; not generating")
             return
+        if shops_own := [
+            path.relative_to(landing).as_posix()
+            for table in ("orders", "events", "products", "inventory")
+            for path in landing_files(landing, table)
+            if not path.name.startswith("synthetic_")
+        ]:
+            fail(
+                f"{landing} holds files that are not a synthetic shop's ("
+                + ", ".join(shops_own[:3])
+                + (", ..." if len(shops_own) > 3 else "")
+                + "): a synthetic shop written beside them would be ingested with them. "
+                "Generate into another home (--home DIR) or folder (--out DIR)"
+            )
         result = write_shop(profile.value, landing, seed, end_date, file_format.value)
     dirty = sum(sum(v.values()) for v in result.dirty_counts.values())
     typer.echo(
@@ -181,8 +194,8 @@ def ingest(
         list[str] | None,
         typer.Option(
             metavar="FILE",
-            help="Take a loaded file's rows out, e.g. orders/2024-01.csv (repeatable); move "
-            "it out of landing/ first.",
+            help="Take a loaded file's rows out, e.g. orders/2024-01.csv or a glob such as "
+            "'orders/synthetic_*' (repeatable); move the files out of landing/ first.",
         ),
     ] = None,
     home: HomeOption = None,

@@ -28,6 +28,7 @@ was (at worst with archive files no row points to, which the next ingest deletes
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -147,29 +148,37 @@ def files_to_load(
     return [item for item in landing if not current(item)]
 
 
-def check_forgettable(
+def files_to_forget(
     con: duckdb.DuckDBPyConnection, landing: list[LandingFile], forget: Sequence[str]
-) -> None:
-    """Refuse to forget a file that was never loaded (a typo would otherwise do nothing),
-    or one still in landing/, which the same ingest would load straight back.
+) -> list[str]:
+    """The loaded files that `forget` names, each a name or a glob pattern such as
+    `orders/synthetic_*` (a synthetic shop generated into a real home is fifty files).
+
+    Refuses a name or pattern that matches no loaded file (a typo would otherwise do
+    nothing), and a file still in landing/, which the same ingest would load straight back.
 
     Raises:
-        NightshiftError: naming the file and what to do.
+        NightshiftError: naming the file or pattern and what to do.
     """
-    loaded = {source_file for source_file, *_ in query_sql(con, "raw/loaded_digests.sql")}
+    loaded = sorted(source_file for source_file, *_ in query_sql(con, "raw/loaded_digests.sql"))
     in_landing = {item.source_file for item in landing}
-    for source_file in forget:
-        if source_file not in loaded:
-            example = min(loaded, default="orders/2024-01.csv")
+    chosen: list[str] = []
+    for pattern in forget:
+        matched = fnmatch.filter(loaded, pattern)
+        if not matched:
+            example = loaded[0] if loaded else "orders/2024-01.csv"
             raise NightshiftError(
-                f"cannot forget {source_file}: it is not a loaded file (name it as "
-                f"meta.loaded_files.source_file does, relative to landing/, e.g. {example})"
+                f"cannot forget {pattern}: it is not a loaded file (name it as "
+                f"meta.loaded_files.source_file does, relative to landing/, e.g. {example}; "
+                "a glob such as orders/2024-* names several)"
             )
-        if source_file in in_landing:
+        if still := [name for name in matched if name in in_landing]:
             raise NightshiftError(
-                f"cannot forget {source_file}: landing/{source_file} is still there and would "
-                "be loaded again; move it out of landing/ first"
+                f"cannot forget {still[0]}: landing/{still[0]} is still there and would be "
+                "loaded again; move it out of landing/ first"
             )
+        chosen.extend(name for name in matched if name not in chosen)
+    return chosen
 
 
 def only_archived(con: duckdb.DuckDBPyConnection, landing: list[LandingFile]) -> list[str]:
@@ -637,8 +646,8 @@ def ingest_landing(
 
     A loaded file that is no longer in landing/ keeps its rows, read from the raw archive,
     with or without `full_refresh` (which reloads the landing files there are and judges
-    every row again). Only `forget` takes a loaded file's rows out: a file landed by
-    mistake, already moved out of landing/.
+    every row again). Only `forget` (names or glob patterns) takes loaded files' rows out:
+    files landed by mistake, already moved out of landing/.
 
     Raises:
         ContractError: a landing file breaks a file-level rule; nothing was loaded.
@@ -652,14 +661,14 @@ def ingest_landing(
     for path, why in summary.files_not_read.items():
         task_logger(__name__).warning("landing/%s is not read: %s", path, why)
     with open_warehouse(settings) as con:
-        check_forgettable(con, landing, forget)
+        forgotten = files_to_forget(con, landing, forget)
         pending = files_to_load(con, settings, landing, full_refresh)
         check_headers(pending)
         loaded_at = datetime.now(UTC)
         con.execute("begin transaction")
         try:
             move_legacy_raw_tables(con, settings)
-            for source_file in forget:
+            for source_file in forgotten:
                 run_sql(con, "raw/forget_file.sql", {"source_file": source_file})
                 task_logger(__name__).info("forgot %s: its rows leave staging", source_file)
                 summary.files_forgotten.append(source_file)

@@ -78,6 +78,12 @@ def test_generate_then_ingest_then_generate_if_missing(tmp_path: Path) -> None:
     assert again.returncode == 2
     assert f"error: cannot forget {mistake}: it is not a loaded file" in again.stderr
 
+    # a synthetic shop is not written beside a shop's own files, where it would be ingested
+    (tmp_path / "landing" / "orders" / "shop_export.csv").write_text("order_id\n")
+    mixed = nightshift("generate", "--profile", "tiny", home=tmp_path)
+    assert mixed.returncode == 2
+    assert "holds files that are not a synthetic shop's (orders/shop_export.csv)" in mixed.stderr
+
 
 def test_ingest_of_a_bad_file_is_one_clear_line(tmp_path: Path) -> None:
     folder = tmp_path / "landing" / "orders"

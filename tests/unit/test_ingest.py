@@ -719,6 +719,10 @@ def test_a_file_gone_from_landing_keeps_its_rows_until_it_is_forgotten(
     source_file = f"orders/{path.name}"
     with pytest.raises(NightshiftError, match=f"landing/{source_file} is still there"):
         ingest_landing.fn(settings_at(tiny_home), "run-x", forget=[source_file])
+    with pytest.raises(NightshiftError, match="cannot forget orders/.* is still there"):
+        ingest_landing.fn(settings_at(tiny_home), "run-x", forget=["orders/*"])
+    with pytest.raises(NightshiftError, match="cannot forget orders/zz_\\*: it is not a loaded"):
+        ingest_landing.fn(settings_at(tiny_home), "run-x", forget=["orders/zz_*"])
 
     # a shop clears its landing folder: neither a rerun nor a full refresh loses the rows
     path.rename(tmp_path / path.name)
@@ -730,7 +734,8 @@ def test_a_file_gone_from_landing_keeps_its_rows_until_it_is_forgotten(
     assert warehouse_checksums(tiny_home) == before
 
     # forgetting takes them out: the warehouse is the one the other files alone build
-    forgot = ingest_landing.fn(settings_at(tiny_home), "run-4", forget=[source_file])
+    a_glob = source_file.replace(".csv", "*")  # the one file, named as a pattern
+    forgot = ingest_landing.fn(settings_at(tiny_home), "run-4", forget=[a_glob])
     assert (forgot.files_forgotten, forgot.files_only_archived) == ([source_file], [])
     assert forgot.audit["orders"]["rows_in"] < rerun.audit["orders"]["rows_in"]
     without = tmp_path / "without"
