@@ -699,7 +699,7 @@ def ingest_landing(
         summary.files_only_archived = only_archived(con, landing)
         if summary.files_only_archived:
             task_logger(__name__).info(
-                "%d loaded files are no longer in landing/ (%s): their rows stay, read from "
+                "%d loaded file(s) no longer in landing/ (%s): their rows stay, read from "
                 "the raw archive; `nightshift ingest --forget FILE` takes a file's rows out",
                 len(summary.files_only_archived),
                 ", ".join(summary.files_only_archived[:3])
