@@ -109,6 +109,7 @@ def generate(
 ) -> None:
     """Write a synthetic shop (orders, events, products, inventory) and its planted truth."""
     from nightshift.contract import landing_files
+    from nightshift.warehouse import loaded_source_files
 
     settings = settings_for(home)
     landing = out or settings.landing_dir
@@ -131,17 +132,27 @@ def generate(
             lambda holder: typer.echo(f"waiting for {holder} to finish with {settings.home}"),
         )
     with turn:
+        # the home's warehouse counts too: a shop may clear landing/ once its files loaded
+        loaded = loaded_source_files(settings) if out is None else []
         if if_missing and landing_files(landing, "orders"):
             typer.echo(f"orders already landed in {landing / 'orders'}; not generating")
             return
-        if shops_own := [
+        if if_missing and (orders := [f for f in loaded if f.startswith("orders/")]):
+            typer.echo(
+                f"orders already loaded into the warehouse ({plural(len(orders), 'file')}, "
+                f"e.g. {orders[0]}); not generating"
+            )
+            return
+        landed = [
             path.relative_to(landing).as_posix()
             for table in ("orders", "events", "products", "inventory")
             for path in landing_files(landing, table)
-            if not path.name.startswith("synthetic_")
-        ]:
+        ]
+        if shops_own := sorted(
+            {name for name in [*landed, *loaded] if not Path(name).name.startswith("synthetic_")}
+        ):
             fail(
-                f"{landing} holds files that are not a synthetic shop's ("
+                f"{landing} holds or loaded files that are not a synthetic shop's ("
                 + ", ".join(shops_own[:3])
                 + (", ..." if len(shops_own) > 3 else "")
                 + "): a synthetic shop written beside them would be ingested with them. "

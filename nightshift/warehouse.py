@@ -127,6 +127,25 @@ def open_warehouse(
         con.close()
 
 
+def loaded_source_files(settings: Settings, table: str | None = None) -> list[str]:
+    """The files loaded into the warehouse (of one contract table, or all), relative to
+    landing/, whether or not they are still there: a shop may clear its landing folder once
+    files are loaded, so an empty folder is not an empty shop. Empty without a warehouse."""
+    if not settings.warehouse_path.exists():
+        return []
+    con = connect(settings.warehouse_path, settings, read_only=True)
+    try:
+        if not table_exists(con, "meta.loaded_files"):
+            return []
+        return sorted(
+            source_file
+            for source_file, _, _, source_table in query_sql(con, "raw/loaded_digests.sql")
+            if table is None or source_table == table
+        )
+    finally:
+        con.close()
+
+
 # The schema DDL's COMMENT ON statements are catalog alterations to DuckDB: branches open
 # the warehouse concurrently from threads, and two transactions commenting on the same
 # table conflict ("Catalog write-write conflict"). So the DDL runs once per file in a

@@ -16,18 +16,27 @@ from prefect.cache_policies import NO_CACHE
 from nightshift.contract import landing_files
 from nightshift.runlog import task_logger
 from nightshift.settings import Settings
+from nightshift.warehouse import loaded_source_files
 
 
 @task(name="generate-shop", cache_policy=NO_CACHE)
 def generate_shop_if_missing(settings: Settings, profile: str, end: date) -> bool:
     """Generate the `profile` synthetic shop, its data ending on `end`, into the landing
-    folder, unless orders have already landed there (then nothing is touched: a demo never
-    overwrites a shop's data). Returns whether it generated."""
+    folder, unless orders have already landed there or been loaded from there (then nothing
+    is touched: a demo never mixes into a shop's data, even one whose landing folder was
+    cleared after loading). Returns whether it generated."""
     from nightshift.generator import generate_shop
 
     logger = task_logger(__name__)
     if landing_files(settings.landing_dir, "orders"):
         logger.info("orders already landed in %s; not generating", settings.landing_dir)
+        return False
+    if loaded := loaded_source_files(settings, "orders"):
+        logger.info(
+            "orders already loaded into the warehouse (%d files, e.g. %s); not generating",
+            len(loaded),
+            loaded[0],
+        )
         return False
     generate_shop(profile, settings.landing_dir, end=end)
     logger.info("generated the %s shop, ending %s, into %s", profile, end, settings.landing_dir)

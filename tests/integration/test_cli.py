@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -78,11 +79,16 @@ def test_generate_then_ingest_then_generate_if_missing(tmp_path: Path) -> None:
     assert again.returncode == 2
     assert f"error: cannot forget {mistake}: it is not a loaded file" in again.stderr
 
-    # a synthetic shop is not written beside a shop's own files, where it would be ingested
+    # a synthetic shop is not written beside a shop's own files, where it would be ingested,
+    # whether they are in landing/ or were loaded from there (the forgotten file is not)
     (tmp_path / "landing" / "orders" / "shop_export.csv").write_text("order_id\n")
     mixed = nightshift("generate", "--profile", "tiny", home=tmp_path)
     assert mixed.returncode == 2
-    assert "holds files that are not a synthetic shop's (orders/shop_export.csv)" in mixed.stderr
+    assert "loaded files that are not a synthetic shop's (orders/shop_export.csv)" in mixed.stderr
+    shutil.move(tmp_path / "landing", tmp_path / "cleared")
+    cleared = nightshift("generate", "--profile", "tiny", "--if-missing", home=tmp_path)
+    assert "orders already loaded into the warehouse (5 files, e.g." in cleared.stdout
+    assert not (tmp_path / "landing").exists()
 
 
 def test_ingest_of_a_bad_file_is_one_clear_line(tmp_path: Path) -> None:

@@ -50,6 +50,10 @@ def test_a_night_on_an_empty_home_generates_its_profile_first(
     before = digests(home / "landing")
     assert not generate_shop_if_missing.fn(settings_at(home), "small", TINY_END)
     assert digests(home / "landing") == before
+    # nor mixes a shop into a home whose landing folder was cleared after loading
+    (home / "landing").rename(tmp_path / "cleared")
+    assert not generate_shop_if_missing.fn(settings_at(home), "small", TINY_END)
+    assert not (home / "landing").exists()
 
 
 @pytest.mark.skipif(not REAL_FILE.exists(), reason=f"{REAL_FILE} not present")
