@@ -789,6 +789,7 @@ def print_warehouse_state(settings: Settings, checkup: Checkup) -> None:
                 checkup.problem("data", text)
             else:
                 print(f"{'data':<13} {text}")
+        print_archive_state(settings, con)
         runs = query_sql(con, "meta/last_run.sql")
         if runs:
             run_id, run_as_of, status, started, _, error = runs[0]
@@ -801,6 +802,34 @@ def print_warehouse_state(settings: Settings, checkup: Checkup) -> None:
                 print(f"{'last run':<13} {text}")
     finally:
         con.close()
+
+
+def print_archive_state(settings: Settings, con) -> None:  # noqa: ANN001 - DuckDB connection
+    """How many files the warehouse loaded, and which are no longer in landing/: their rows
+    stay, so this is where rows come from that no landing file explains."""
+    import duckdb
+
+    from nightshift import contract
+    from nightshift.warehouse import query_sql
+
+    try:
+        loaded = [row[0] for row in query_sql(con, "raw/loaded_digests.sql")]
+    except duckdb.CatalogException:
+        return
+    landed = {
+        path.relative_to(settings.landing_dir).as_posix()
+        for table in contract.CONTRACTS
+        for path in contract.landing_files(settings.landing_dir, table)
+    }
+    gone = sorted(set(loaded) - landed)
+    text = f"{plural(len(loaded), 'file')} in the raw archive"
+    if gone:
+        text += (
+            f", {len(gone)} no longer in landing/ ({', '.join(gone[:3])}"
+            + (", ..." if len(gone) > 3 else "")
+            + "): their rows stay; `nightshift ingest --forget FILE` takes them out"
+        )
+    print(f"{'loaded':<13} {text}")
 
 
 def main() -> None:

@@ -72,6 +72,8 @@ def test_generate_then_ingest_then_generate_if_missing(tmp_path: Path) -> None:
     (tmp_path / "landing" / mistake).rename(tmp_path / "mistake.csv")
     kept = nightshift("ingest", home=tmp_path)
     assert "1 only in the raw archive" in kept.stdout
+    doctor = nightshift("doctor", home=tmp_path)
+    assert f", 1 no longer in landing/ ({mistake}): their rows stay" in doctor.stdout
     forgot = nightshift("ingest", "--forget", mistake, home=tmp_path)
     assert forgot.returncode == 0, forgot.stderr
     assert f"forgot {mistake}: its rows are no longer staged" in forgot.stdout
