@@ -362,6 +362,7 @@ def run(
     except ValueError:
         fail(f"--as-of {as_of!r} is not a date (use YYYY-MM-DD)")
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
+    require_servers_answer(settings)
     from nightshift.prefect_api import ephemeral_api_starting
 
     path = str(source_path.resolve()) if source_path is not None else None
@@ -657,8 +658,9 @@ def doctor(home: HomeOption = None) -> None:
     """
     import importlib.metadata as md
     import shutil
-    import urllib.request
     from collections import Counter
+
+    from nightshift.services import health_problem
 
     settings = settings_for(home)
     checkup = Checkup()
@@ -695,17 +697,13 @@ def doctor(home: HomeOption = None) -> None:
     print(f"mlflow        {settings.tracking_uri}")
     if warning := settings.ignored_mlflow_variable():
         print(f"mlflow        WARNING: {warning}")
-    endpoints = {"mlflow": settings.mlflow_uri, "prefect": os.environ.get("PREFECT_API_URL")}
-    for name, url in endpoints.items():
-        if not url or not url.startswith("http"):
+    for name, url in configured_servers(settings).items():
+        if not url:
             print(f"{name:<13} embedded (no server configured)")
-            continue
-        probe = url.rstrip("/") + "/health"  # both servers answer here
-        try:
-            with urllib.request.urlopen(probe, timeout=3) as response:  # noqa: S310 - configured URL
-                print(f"{name:<13} {url} answers ({response.status})")
-        except OSError as exc:
-            checkup.problem(name, f"{url} DOES NOT ANSWER: {exc}")
+        elif problem := health_problem(url):
+            checkup.problem(name, f"{url} DOES NOT ANSWER: {problem}")
+        else:
+            print(f"{name:<13} {url} answers")
     print_landing_state(settings, checkup)
     print_warehouse_state(settings, checkup)
     if not settings.dask_address:
@@ -740,6 +738,33 @@ class Checkup:
     def problem(self, name: str, text: str) -> None:
         self.problems.append(name)
         print(f"{name:<13} {text}")
+
+
+def configured_servers(settings: Settings) -> dict[str, str | None]:
+    """The MLflow and Prefect servers this home is pointed at; None where it runs embedded
+    (a SQLite tracking store, Prefect's ephemeral API)."""
+    urls = {"mlflow": settings.mlflow_uri, "prefect": os.environ.get("PREFECT_API_URL")}
+    return {name: url if url and url.startswith("http") else None for name, url in urls.items()}
+
+
+# What to do about a configured server that does not answer, by server.
+SERVER_REMEDIES = {
+    "mlflow": "start it (nightshift services start), or unset NIGHTSHIFT_MLFLOW_URI to "
+    "track in the home's SQLite store",
+    "prefect": "start it (nightshift services start), or unset PREFECT_API_URL to run on "
+    "Prefect's ephemeral API",
+}
+
+
+def require_servers_answer(settings: Settings) -> None:
+    """Stop a run at once, in one line, when a configured server is down: the night would
+    otherwise fail minutes later (MLflow's client retries each call for about four) or with
+    Prefect's traceback."""
+    from nightshift.services import health_problem
+
+    for name, url in configured_servers(settings).items():
+        if url and (problem := health_problem(url)):
+            fail(f"the {name} server at {url} does not answer ({problem}): {SERVER_REMEDIES[name]}")
 
 
 def print_landing_state(settings: Settings, checkup: Checkup) -> None:

@@ -88,6 +88,24 @@ def deploy(settings: Settings, env: dict[str, str]) -> str:
     return run_prefect(["deploy", "--all"], full)
 
 
+def health_problem(url: str, timeout: float = 3) -> str | None:
+    """Why the Prefect or MLflow server at `url` does not answer on /health (both serve it),
+    or None when it does. doctor reports it; `run` checks first, because MLflow's client
+    retries a dead server for about four minutes per call before a night fails.
+
+    Only a server that cannot be reached or fails (5xx) is a problem: one that asks for
+    credentials this probe does not send (Prefect Cloud, a proxy) still answers."""
+    import urllib.error
+
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout):  # noqa: S310 - a configured URL
+            return None
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code} {exc.reason}" if exc.code >= 500 else None
+    except OSError as exc:
+        return str(exc)
+
+
 def wait_until_healthy(url: str, log: Path, proc: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -172,6 +172,21 @@ def test_doctor_reports_an_unreachable_server_clearly(tmp_path: Path) -> None:
     assert nightshift("doctor", home=tmp_path).returncode == 0  # a fresh home is no problem
 
 
+def test_run_stops_at_once_when_a_configured_server_does_not_answer(tmp_path: Path) -> None:
+    """Without the check a night hung for minutes: MLflow's client retries a dead server
+    for about four minutes a call, and the task twice more."""
+    for env, name, remedy in (
+        ({"NIGHTSHIFT_MLFLOW_URI": "http://127.0.0.1:9"}, "mlflow", "NIGHTSHIFT_MLFLOW_URI"),
+        ({"PREFECT_API_URL": "http://127.0.0.1:9/api"}, "prefect", "PREFECT_API_URL"),
+    ):
+        result = nightshift("run", home=tmp_path, env=env)
+        assert result.returncode == 2
+        assert result.stderr.startswith(f"error: the {name} server at http://127.0.0.1:9")
+        assert "does not answer" in result.stderr and f"or unset {remedy}" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "warehouse.duckdb").exists()  # nothing was started
+
+
 # `nightshift run` in a fresh interpreter, counting the Prefect API servers it starts and
 # noting whether the flows had finished importing when one started.
 COUNT_API_STARTS = """
