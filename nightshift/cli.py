@@ -108,7 +108,7 @@ def generate(
     home: HomeOption = None,
 ) -> None:
     """Write a synthetic shop (orders, events, products, inventory) and its planted truth."""
-    from nightshift.contract import landing_files
+    from nightshift.contract import landed_source_files, landing_files, names_shown
     from nightshift.warehouse import loaded_source_files
 
     settings = settings_for(home)
@@ -143,20 +143,15 @@ def generate(
                 f"e.g. {orders[0]}); not generating"
             )
             return
-        landed = [
-            path.relative_to(landing).as_posix()
-            for table in ("orders", "events", "products", "inventory")
-            for path in landing_files(landing, table)
-        ]
         if shops_own := sorted(
-            {name for name in [*landed, *loaded] if not Path(name).name.startswith("synthetic_")}
+            name
+            for name in {*landed_source_files(landing), *loaded}
+            if not Path(name).name.startswith("synthetic_")
         ):
             fail(
-                f"{landing} holds or loaded files that are not a synthetic shop's ("
-                + ", ".join(shops_own[:3])
-                + (", ..." if len(shops_own) > 3 else "")
-                + "): a synthetic shop written beside them would be ingested with them. "
-                "Generate into another home (--home DIR) or folder (--out DIR)"
+                f"{landing} holds or loaded files that are not a synthetic shop's "
+                f"({names_shown(shops_own)}): a synthetic shop written beside them would be "
+                "ingested with them. Generate into another home (--home DIR) or folder (--out DIR)"
             )
         result = write_shop(profile.value, landing, seed, end_date, file_format.value)
     dirty = sum(sum(v.values()) for v in result.dirty_counts.values())
@@ -832,27 +827,16 @@ def print_warehouse_state(settings: Settings, checkup: Checkup) -> None:
 def print_archive_state(settings: Settings, con) -> None:  # noqa: ANN001 - DuckDB connection
     """How many files the warehouse loaded, and which are no longer in landing/: their rows
     stay, so this is where rows come from that no landing file explains."""
-    import duckdb
+    from nightshift.contract import landed_source_files, names_shown
+    from nightshift.warehouse import loaded_files_in
 
-    from nightshift import contract
-    from nightshift.warehouse import query_sql
-
-    try:
-        loaded = [row[0] for row in query_sql(con, "raw/loaded_digests.sql")]
-    except duckdb.CatalogException:
-        return
-    landed = {
-        path.relative_to(settings.landing_dir).as_posix()
-        for table in contract.CONTRACTS
-        for path in contract.landing_files(settings.landing_dir, table)
-    }
-    gone = sorted(set(loaded) - landed)
+    loaded = loaded_files_in(con)
+    landed = set(landed_source_files(settings.landing_dir))
     text = f"{plural(len(loaded), 'file')} in the raw archive"
-    if gone:
+    if gone := [name for name in loaded if name not in landed]:
         text += (
-            f", {len(gone)} no longer in landing/ ({', '.join(gone[:3])}"
-            + (", ..." if len(gone) > 3 else "")
-            + "): their rows stay; `nightshift ingest --forget FILE` takes them out"
+            f", {len(gone)} no longer in landing/ ({names_shown(gone)}): their rows stay; "
+            "`nightshift ingest --forget FILE` takes them out"
         )
     print(f"{'loaded':<13} {text}")
 

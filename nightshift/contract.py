@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,6 +180,20 @@ def landing_files(landing_dir: Path, table: str) -> list[Path]:
         for p in folder.iterdir()
         if p.is_file() and not is_hidden(p) and landing_format(p) is not None
     )
+
+
+def landed_source_files(landing_dir: Path) -> list[str]:
+    """Every table's landing files, named as ingest records them (`orders/2024-01.csv`)."""
+    return [
+        path.relative_to(landing_dir).as_posix()
+        for table in CONTRACTS
+        for path in landing_files(landing_dir, table)
+    ]
+
+
+def names_shown(names: Sequence[str], shown: int = 3) -> str:
+    """The first few of `names` for a one-line message: `a, b, c, ...`."""
+    return ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
 
 
 def files_not_read(landing_dir: Path) -> dict[str, str]:

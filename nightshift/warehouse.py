@@ -127,21 +127,26 @@ def open_warehouse(
         con.close()
 
 
+def loaded_files_in(con: duckdb.DuckDBPyConnection, table: str | None = None) -> list[str]:
+    """The files the warehouse loaded (of one contract table, or all), relative to landing/,
+    whether or not they are still there; empty before the first ingest."""
+    if not table_exists(con, "meta.loaded_files"):
+        return []
+    return sorted(
+        source_file
+        for source_file, _, _, source_table in query_sql(con, "raw/loaded_digests.sql")
+        if table is None or source_table == table
+    )
+
+
 def loaded_source_files(settings: Settings, table: str | None = None) -> list[str]:
-    """The files loaded into the warehouse (of one contract table, or all), relative to
-    landing/, whether or not they are still there: a shop may clear its landing folder once
-    files are loaded, so an empty folder is not an empty shop. Empty without a warehouse."""
+    """`loaded_files_in` the home's warehouse, read-only; empty without one. A shop may clear
+    its landing folder once files are loaded, so an empty folder is not an empty shop."""
     if not settings.warehouse_path.exists():
         return []
     con = connect(settings.warehouse_path, settings, read_only=True)
     try:
-        if not table_exists(con, "meta.loaded_files"):
-            return []
-        return sorted(
-            source_file
-            for source_file, _, _, source_table in query_sql(con, "raw/loaded_digests.sql")
-            if table is None or source_table == table
-        )
+        return loaded_files_in(con, table)
     finally:
         con.close()
 

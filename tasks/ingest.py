@@ -51,6 +51,7 @@ from nightshift.files import written_atomically
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import (
+    loaded_files_in,
     open_warehouse,
     query_sql,
     quote_identifier,
@@ -160,7 +161,7 @@ def files_to_forget(
     Raises:
         NightshiftError: naming the file or pattern and what to do.
     """
-    loaded = sorted(source_file for source_file, *_ in query_sql(con, "raw/loaded_digests.sql"))
+    loaded = loaded_files_in(con)
     in_landing = {item.source_file for item in landing}
     chosen: list[str] = []
     for pattern in forget:
@@ -185,11 +186,7 @@ def only_archived(con: duckdb.DuckDBPyConnection, landing: list[LandingFile]) ->
     """Loaded files no longer in landing/: their rows stay, read from the raw archive. A
     shop may clear its landing folder once files are loaded; that must not lose history."""
     in_landing = {item.source_file for item in landing}
-    return sorted(
-        source_file
-        for source_file, *_ in query_sql(con, "raw/loaded_digests.sql")
-        if source_file not in in_landing
-    )
+    return [source_file for source_file in loaded_files_in(con) if source_file not in in_landing]
 
 
 def check_headers(landing: list[LandingFile]) -> None:
@@ -702,8 +699,7 @@ def ingest_landing(
                 "%d loaded file(s) no longer in landing/ (%s): their rows stay, read from "
                 "the raw archive; `nightshift ingest --forget FILE` takes a file's rows out",
                 len(summary.files_only_archived),
-                ", ".join(summary.files_only_archived[:3])
-                + (", ..." if len(summary.files_only_archived) > 3 else ""),
+                contract.names_shown(summary.files_only_archived),
             )
         fill_summary(con, summary, has_catalogue)
     for table_name, counts in summary.audit.items():
