@@ -108,8 +108,8 @@ def generate(
     home: HomeOption = None,
 ) -> None:
     """Write a synthetic shop (orders, events, products, inventory) and its planted truth."""
-    from nightshift.contract import landed_source_files, landing_files, names_shown
-    from nightshift.warehouse import loaded_source_files
+    from nightshift.contract import landed_source_files, names_shown
+    from nightshift.warehouse import loaded_source_files, orders_present
 
     settings = settings_for(home)
     landing = out or settings.landing_dir
@@ -133,16 +133,11 @@ def generate(
         )
     with turn:
         # the home's warehouse counts too: a shop may clear landing/ once its files loaded
-        loaded = loaded_source_files(settings) if out is None else []
-        if if_missing and landing_files(landing, "orders"):
-            typer.echo(f"orders already landed in {landing / 'orders'}; not generating")
+        home_settings = settings if out is None else None
+        if if_missing and (present := orders_present(landing, home_settings)):
+            typer.echo(f"{present}; not generating")
             return
-        if if_missing and (orders := [f for f in loaded if f.startswith("orders/")]):
-            typer.echo(
-                f"orders already loaded into the warehouse ({plural(len(orders), 'file')}, "
-                f"e.g. {orders[0]}); not generating"
-            )
-            return
+        loaded = loaded_source_files(settings) if home_settings else []
         if shops_own := sorted(
             name
             for name in {*landed_source_files(landing), *loaded}

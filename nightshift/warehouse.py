@@ -151,6 +151,20 @@ def loaded_source_files(settings: Settings, table: str | None = None) -> list[st
         con.close()
 
 
+def orders_present(landing_dir: Path, settings: Settings | None) -> str | None:
+    """Why a demo shop must not be generated into `landing_dir`: orders landed there, or
+    the home's warehouse (`settings`; None for a folder outside any home) loaded some from a
+    landing folder since cleared. None when there are no orders to mix a demo into."""
+    from nightshift.contract import landing_files
+
+    if landing_files(landing_dir, "orders"):
+        return f"orders already landed in {landing_dir / 'orders'}"
+    if settings is not None and (loaded := loaded_source_files(settings, "orders")):
+        count = f"{len(loaded)} file{'' if len(loaded) == 1 else 's'}"
+        return f"orders already loaded into the warehouse ({count}, e.g. {loaded[0]})"
+    return None
+
+
 # The schema DDL's COMMENT ON statements are catalog alterations to DuckDB: branches open
 # the warehouse concurrently from threads, and two transactions commenting on the same
 # table conflict ("Catalog write-write conflict"). So the DDL runs once per file in a

@@ -13,10 +13,9 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from nightshift.contract import landing_files
 from nightshift.runlog import task_logger
 from nightshift.settings import Settings
-from nightshift.warehouse import loaded_source_files
+from nightshift.warehouse import orders_present
 
 
 @task(name="generate-shop", cache_policy=NO_CACHE)
@@ -28,15 +27,8 @@ def generate_shop_if_missing(settings: Settings, profile: str, end: date) -> boo
     from nightshift.generator import generate_shop
 
     logger = task_logger(__name__)
-    if landing_files(settings.landing_dir, "orders"):
-        logger.info("orders already landed in %s; not generating", settings.landing_dir)
-        return False
-    if loaded := loaded_source_files(settings, "orders"):
-        logger.info(
-            "orders already loaded into the warehouse (%d files, e.g. %s); not generating",
-            len(loaded),
-            loaded[0],
-        )
+    if present := orders_present(settings.landing_dir, settings):
+        logger.info("%s; not generating", present)
         return False
     generate_shop(profile, settings.landing_dir, end=end)
     logger.info("generated the %s shop, ending %s, into %s", profile, end, settings.landing_dir)
