@@ -189,6 +189,40 @@ def only_archived(con: duckdb.DuckDBPyConnection, landing: list[LandingFile]) ->
     return [source_file for source_file in loaded_files_in(con) if source_file not in in_landing]
 
 
+def check_order_keys_kept(
+    con: duckdb.DuckDBPyConnection, settings: Settings, item: LandingFile, old_archive: str
+) -> None:
+    """The `keeps_its_keys` rule: a changed orders file is a correction of the version it
+    replaces only if it still holds some of its order keys.
+
+    An export job that writes each day's orders over yesterday's file under the same name
+    looks to ingest like a correction, and replacing would drop every line of the old
+    version, archive included, a day of history a night. Renaming the new file keeps them:
+    a loaded file that leaves landing/ keeps its rows.
+
+    Raises:
+        ContractError: the new version holds none of the old version's order keys.
+    """
+    old_keys, kept = query_sql(
+        con,
+        "raw/order_keys_kept.sql",
+        {
+            "old_archive_file": str(settings.home / old_archive),
+            "new_archive_file": str(settings.home / archive_file_for(item)),
+        },
+    )[0]
+    if old_keys and not kept:
+        raise ContractError(
+            item.source_file,
+            "keeps_its_keys",
+            f"the file changed, and none of the {old_keys:,} order keys loaded from it before "
+            "is in the new version, so replacing it would drop those lines. A new export "
+            "under the same name? Give it its own name (e.g. with the date): the old name's "
+            "lines stay, from the raw archive. Meant to drop them? Move the file out of "
+            f"landing/, run `nightshift ingest --forget {item.source_file}`, then put it back",
+        )
+
+
 def check_headers(landing: list[LandingFile]) -> None:
     """Apply the file-level contract rules to every file before anything is loaded, and log
     the columns each file has beyond the contract's: they are ignored, and a renamed
@@ -669,9 +703,21 @@ def ingest_landing(
                 run_sql(con, "raw/forget_file.sql", {"source_file": source_file})
                 task_logger(__name__).info("forgot %s: its rows leave staging", source_file)
                 summary.files_forgotten.append(source_file)
+            replaced = {
+                source_file: archive_file
+                for source_file, _, archive_file, table in query_sql(con, "raw/loaded_digests.sql")
+                if table == "orders" and archive_file
+            }
             report = progress_reporter(f"loading {len(pending)} landing files", len(pending))
             for done, item in enumerate(pending, start=1):
                 rows = archive_raw_file(con, settings, item, run_id, loaded_at)
+                old_archive = replaced.get(item.source_file)
+                if (
+                    old_archive
+                    and old_archive != archive_file_for(item)
+                    and (settings.home / old_archive).exists()
+                ):
+                    check_order_keys_kept(con, settings, item, old_archive)
                 task_logger(__name__).info("loaded %s: %d rows", item.source_file, rows)
                 summary.files_loaded.append(item.source_file)
                 report(done)

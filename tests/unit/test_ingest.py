@@ -178,6 +178,29 @@ def test_a_corrected_file_replaces_its_rows(tiny_home: Path) -> None:
     assert summary.staging_judged == "changed files"
 
 
+def test_a_new_export_written_over_a_loaded_orders_file_is_refused(tiny_home: Path) -> None:
+    """A job that writes each day's orders over yesterday's file under one name would have
+    each night replace, and drop, the day before: the file keeps none of its order keys."""
+    first = ingest_landing.fn(settings_at(tiny_home), "run-1")
+    verdicts = judged_state(tiny_home, "run-1")
+    daily, next_month = sorted((tiny_home / "landing" / "orders").glob("*.csv"))[1:3]
+    old_lines = pl.read_csv(daily, infer_schema=False).height
+    daily.write_bytes(next_month.read_bytes())
+    with pytest.raises(ContractError, match=r"none of the [\d,]+ order keys .*keeps_its_keys"):
+        ingest_landing.fn(settings_at(tiny_home), "run-2")
+    del verdicts["audit"]  # run-2 wrote none
+    assert {k: v for k, v in judged_state(tiny_home, "run-1").items() if k != "audit"} == verdicts
+
+    # named as its own export, it loads, and the old name's lines stay from the archive
+    daily.rename(daily.with_name("export-2.csv"))
+    second = ingest_landing.fn(settings_at(tiny_home), "run-3")
+    assert second.files_only_archived == [f"orders/{daily.name}"]
+    orders = second.audit["orders"]
+    assert orders["rows_staged"] == first.audit["orders"]["rows_staged"]  # a copy of next_month
+    assert orders["rows_in"] == first.audit["orders"]["rows_in"] + orders["rows_new"]
+    assert archived_rows(tiny_home, f"orders/{daily.name}").height == old_lines
+
+
 def write_resent_files(landing: Path) -> None:
     """Files that repeat earlier ones, as a shop's export that sends some lines twice does:
     exact copies and lines that reuse a key with other values. `2023-12_resent.csv` sorts
