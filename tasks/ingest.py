@@ -190,10 +190,11 @@ def only_archived(con: duckdb.DuckDBPyConnection, landing: list[LandingFile]) ->
 
 
 def check_order_keys_kept(
-    con: duckdb.DuckDBPyConnection, settings: Settings, item: LandingFile, old_archive: str
+    con: duckdb.DuckDBPyConnection, settings: Settings, item: LandingFile, old_archive: str | None
 ) -> None:
     """The `keeps_its_keys` rule: a changed orders file is a correction of the version it
-    replaces only if it still holds some of its order keys.
+    replaces (archived as `old_archive`; None for a new file) only if it still holds some of
+    its order keys. A file archived again under its old content replaces nothing.
 
     An export job that writes each day's orders over yesterday's file under the same name
     looks to ingest like a correction, and replacing would drop every line of the old
@@ -203,6 +204,13 @@ def check_order_keys_kept(
     Raises:
         ContractError: the new version holds none of the old version's order keys.
     """
+    if (
+        item.table != "orders"
+        or old_archive is None
+        or old_archive == archive_file_for(item)
+        or not (settings.home / old_archive).exists()
+    ):
+        return
     old_keys, kept = query_sql(
         con,
         "raw/order_keys_kept.sql",
@@ -703,21 +711,14 @@ def ingest_landing(
                 run_sql(con, "raw/forget_file.sql", {"source_file": source_file})
                 task_logger(__name__).info("forgot %s: its rows leave staging", source_file)
                 summary.files_forgotten.append(source_file)
-            replaced = {
+            archived_before = {
                 source_file: archive_file
-                for source_file, _, archive_file, table in query_sql(con, "raw/loaded_digests.sql")
-                if table == "orders" and archive_file
+                for source_file, _, archive_file, _ in query_sql(con, "raw/loaded_digests.sql")
             }
             report = progress_reporter(f"loading {len(pending)} landing files", len(pending))
             for done, item in enumerate(pending, start=1):
                 rows = archive_raw_file(con, settings, item, run_id, loaded_at)
-                old_archive = replaced.get(item.source_file)
-                if (
-                    old_archive
-                    and old_archive != archive_file_for(item)
-                    and (settings.home / old_archive).exists()
-                ):
-                    check_order_keys_kept(con, settings, item, old_archive)
+                check_order_keys_kept(con, settings, item, archived_before.get(item.source_file))
                 task_logger(__name__).info("loaded %s: %d rows", item.source_file, rows)
                 summary.files_loaded.append(item.source_file)
                 report(done)
