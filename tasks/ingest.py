@@ -9,8 +9,10 @@ An archive file is named by the landing file and its SHA-256, so it is never rew
 place; `meta.loaded_files.archive_file` says which ones are current.
 
 Loads are incremental and keyed by file: a file already loaded with the same SHA-256 is
-skipped, a file whose content changed replaces its rows (a corrected file), a new file is
-appended. Staging is a pure function of the files loaded so far: reloading the same files
+skipped, a file whose content changed replaces its rows (a corrected file; an orders file
+must keep some of its order keys, or it is another day's export under the same name), a
+new file is appended. A loaded file that leaves landing/ keeps its rows; only `forget`
+takes them out. Staging is a pure function of the files loaded so far: reloading the same files
 changes no table. How much is judged again follows what changed since staging was last
 judged (`meta.staging_build`):
 - nothing, when the files, the staging settings, the timezone and the staging SQL are the
