@@ -353,11 +353,14 @@ def run(
         fail(f"--as-of {as_of!r} is not a date (use YYYY-MM-DD)")
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
     require_servers_answer(settings)
-    from nightshift.prefect_api import ephemeral_api_starting
+    from nightshift.prefect_api import ephemeral_api_starting, exit_on_termination
 
+    exit_on_termination()  # so that a stopped night still stops its Prefect API server
+    stop_orphaned_api_servers(settings)
     path = str(source_path.resolve()) if source_path is not None else None
     shop = profile.value if profile is not None else None
-    with ephemeral_api_starting():  # comes up while the flow's libraries import
+    # comes up while the flow's libraries import
+    with ephemeral_api_starting(settings.prefect_servers_dir):
         from flows.nightly import nightly, selected_models, source_label
 
         if chosen is not None:
@@ -388,6 +391,18 @@ def run(
                 err=True,
             )
         raise typer.Exit(code=EXIT_DEGRADED)
+
+
+def stop_orphaned_api_servers(settings: Settings) -> None:
+    """Stop the Prefect API servers that killed runs of this home left running, saying so."""
+    from nightshift.prefect_api import stop_orphaned_servers
+
+    for pid in stop_orphaned_servers(settings.prefect_servers_dir):
+        typer.secho(
+            f"stopped a Prefect API server (pid {pid}) that a killed run had left running",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
 
 
 def run_with_terminal_progress(run: Callable[[], T], console: object | None = None) -> T:
@@ -425,8 +440,13 @@ def serve(
     from prefect import serve as prefect_serve
 
     from flows.deployments import build_deployments
+    from nightshift.prefect_api import ephemeral_api_starting, exit_on_termination
 
-    prefect_serve(*build_deployments(settings, schedule=schedule))
+    exit_on_termination()  # Prefect's runner takes SIGTERM over; a hangup now reaches it too
+    stop_orphaned_api_servers(settings)
+    with ephemeral_api_starting(settings.prefect_servers_dir):
+        deployments = build_deployments(settings, schedule=schedule)
+    prefect_serve(*deployments)
 
 
 @app.command()

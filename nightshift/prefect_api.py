@@ -1,4 +1,4 @@
-"""Start Prefect's ephemeral API while the rest of a run imports.
+"""Start Prefect's ephemeral API while the rest of a run imports, and never leave it behind.
 
 With no PREFECT_API_URL, Prefect starts its API server in a subprocess at the first flow
 call and waits for it to answer: 7 s here with an existing database, 19 s on a new home's
@@ -10,19 +10,109 @@ Only the wait runs in the thread. Prefect's server module is imported before the
 starts: two threads importing overlapping packages (both pull in SQLAlchemy and pydantic)
 can each hold a lock the other needs, and Python then hands one of them a partly
 initialised module.
+
+Prefect stops that server from an exit hook, which a signal's default action skips. A
+night stopped by `timeout`, a service manager or a closed terminal (SIGTERM, SIGHUP) left
+the server running for good: 250 MB, its background services still writing the home's
+Prefect database beside the next night's server. `exit_on_termination` turns those signals
+into a normal exit, so the hook runs. A run killed outright (SIGKILL, the OOM killer) runs
+no hook at all: each started server is recorded under the home, and the next run stops one
+whose parent is gone (`stop_orphaned_servers`).
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
+import os
+import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
+
+# What Prefect's ephemeral server runs (uvicorn --factory ...): a recorded pid whose command
+# line lacks it is another program that reused the pid.
+SERVER_FACTORY = "prefect.server.api.server:create_app"
+
+
+def exit_on_termination() -> None:
+    """Make SIGTERM and SIGHUP end this process through SystemExit (status 128 + signal), so
+    that exit hooks and `finally` blocks run. Prefect's flow engine takes SIGTERM over while
+    a flow runs, marks the run crashed, then sends the signal again to the handler it
+    replaced, this one. A hangup is passed on as SIGTERM, so a flow run treats it the same.
+    Main thread only (Python's rule for signal handlers)."""
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, leave)
+    signal.signal(signal.SIGHUP, lambda signum, frame: signal.raise_signal(signal.SIGTERM))
+
+
+def record_server(records: Path, pid: int, port: int | None) -> Path:
+    """Write down a server this process started (pid, start time, port, this process as its
+    parent), for `stop_orphaned_servers` in a later run; removed again at a normal exit."""
+    import psutil
+
+    records.mkdir(parents=True, exist_ok=True)
+    path = records / f"{pid}.json"
+    started = psutil.Process(pid).create_time()
+    path.write_text(
+        json.dumps({"pid": pid, "started": started, "port": port, "parent": os.getpid()})
+    )
+    atexit.register(path.unlink, missing_ok=True)
+    return path
+
+
+def recorded_server(record: dict) -> tuple[object | None, bool]:
+    """The recorded server's process, or None when it is gone (or its pid now belongs to
+    another program), and whether its parent, the run that started it, is gone."""
+    import psutil
+
+    try:
+        proc = psutil.Process(int(record["pid"]))
+        if abs(proc.create_time() - float(record["started"])) > 1:
+            return None, False  # the pid was reused
+        if not any(SERVER_FACTORY in part for part in proc.cmdline()):
+            return None, False
+        return proc, proc.ppid() != int(record["parent"])
+    except (psutil.Error, KeyError, TypeError, ValueError):
+        return None, False
+
+
+def stop_orphaned_servers(records: Path, timeout: float = 10) -> list[int]:
+    """Stop the Prefect API servers that earlier runs started and were killed before they
+    could stop them; return their pids. A server whose run is alive (another run on this
+    home) is left alone; records of servers that are gone are removed."""
+    import psutil
+
+    stopped = []
+    for path in sorted(records.glob("*.json")) if records.is_dir() else []:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            record = {}
+        proc, orphaned = recorded_server(record)
+        if proc is not None and not orphaned:
+            continue
+        if proc is not None:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.terminate()
+                try:
+                    proc.wait(timeout)
+                except psutil.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout)
+            stopped.append(proc.pid)
+        path.unlink(missing_ok=True)
+    return stopped
 
 
 @contextlib.contextmanager
-def ephemeral_api_starting() -> Iterator[None]:
+def ephemeral_api_starting(records: Path) -> Iterator[None]:
     """Start the ephemeral API (when no PREFECT_API_URL is configured) for the body to
-    overlap with, and wait for it to answer when the body is done.
+    overlap with, record it under `records`, and wait for it to answer when the body is done.
 
     A failed start is not raised here: the flow's own call starts it again and fails with
     Prefect's message. When the body raises, it is not waited for; Prefect registered an
@@ -37,7 +127,10 @@ def ephemeral_api_starting() -> Iterator[None]:
 
     def start() -> None:
         with contextlib.suppress(Exception):
-            SubprocessASGIServer().start()
+            server = SubprocessASGIServer()
+            server.start()
+            if server.server_process is not None:
+                record_server(records, server.server_process.pid, server.port)
 
     thread = threading.Thread(target=start, name="prefect-api-start", daemon=True)
     thread.start()

@@ -367,6 +367,11 @@ class Settings(BaseSettings):
         return self.home / "prefect"
 
     @property
+    def prefect_servers_dir(self) -> Path:
+        """Records of the ephemeral Prefect API servers runs started (nightshift.prefect_api)."""
+        return self.prefect_home / "servers"
+
+    @property
     def tracking_uri(self) -> str:
         """The MLflow tracking URI: the configured one, else SQLite under the home."""
         if self.mlflow_uri:

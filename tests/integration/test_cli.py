@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import polars as pl
+import psutil
 import pytest
 
 from tests.unit.test_online_retail import REAL_FILE
@@ -276,3 +280,64 @@ def test_run_refuses_data_options_that_cannot_go_together(tmp_path: Path) -> Non
     assert "error: source online-retail needs source_path" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "marts.duckdb").exists()
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_a_stopped_or_killed_run_leaves_no_prefect_api_server_behind(tmp_path: Path) -> None:
+    """Without a Prefect server configured, `nightshift run` starts Prefect's API in a
+    subprocess that only an exit hook stopped. A night killed outright (SIGKILL, the OOM
+    killer) left it running for good, and so did one stopped with SIGTERM (`timeout`, a
+    service manager), whose default action skips exit hooks: 250 MB each, still writing the
+    home's Prefect database. Now the next run stops a killed run's server and says so, and a
+    stopped run stops its own, exiting 143 (128 + SIGTERM) as a signalled program does."""
+    from tests.conftest import TINY_END
+
+    home = tmp_path / "home"
+    records = home / "prefect" / "servers"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({"NIGHTSHIFT_HOME": str(home), "COLUMNS": "200"})
+    night = [*CLI, "run", "--as-of", TINY_END.isoformat(), "--models", "segments",
+             "--profile", "tiny"]  # fmt: skip
+
+    killed = subprocess.Popen(night, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: records.is_dir() and any(records.iterdir()), "the first server's record")
+    finally:
+        killed.kill()
+        killed.wait()
+    (left,) = (int(p.stem) for p in records.iterdir())
+    assert not process_gone(left)  # outlived its run
+
+    log = tmp_path / "second.log"
+    with log.open("w") as out:
+        second = subprocess.Popen(night, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: "Beginning flow run" in log.read_text(), "the second night's flow")
+            (own,) = (int(p.stem) for p in records.iterdir())
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=120)
+        finally:
+            if second.poll() is None:
+                second.kill()
+                second.wait()
+    output = log.read_text()
+    assert f"stopped a Prefect API server (pid {left}) that a killed run had left running" in (
+        output
+    )
+    assert second.returncode == 128 + signal.SIGTERM, output[-3000:]
+    assert own != left
+    wait_for(lambda: process_gone(left) and process_gone(own), "both servers to stop", 15)
+    assert list(records.iterdir()) == []
