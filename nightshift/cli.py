@@ -405,6 +405,17 @@ def stop_orphaned_api_servers(settings: Settings) -> None:
         )
 
 
+def report_orphaned_api_servers(settings: Settings, checkup: Checkup) -> None:
+    from nightshift.prefect_api import orphaned_servers
+
+    for pid in orphaned_servers(settings.prefect_servers_dir):
+        checkup.problem(
+            "prefect",
+            f"a Prefect API server (pid {pid}) that a killed run left is still running; "
+            f"the next nightshift run stops it, or: kill {pid}",
+        )
+
+
 def run_with_terminal_progress(run: Callable[[], T], console: object | None = None) -> T:
     """Run a flow in this process with rich bars for its long steps (training epochs, SKU
     batches, landing files) on `console`, or on stderr when that is a terminal."""
@@ -664,7 +675,8 @@ def doctor(home: HomeOption = None) -> None:
     What to check first when a night failed: whether the configured servers answer, and
     whether the orders feed has stalled (a stale night stops before modelling). Exits 1
     when it finds a problem (a missing package, a server that does not answer, a landing
-    file not read, stale data, a last run that failed), so a monitor can run it.
+    file not read, stale data, a last run that failed, a Prefect API server left running by
+    a killed run), so a monitor can run it.
     """
     import importlib.metadata as md
     import shutil
@@ -710,6 +722,8 @@ def doctor(home: HomeOption = None) -> None:
     for name, url in configured_servers(settings).items():
         if not url:
             print(f"{name:<13} embedded (no server configured)")
+            if name == "prefect":
+                report_orphaned_api_servers(settings, checkup)
         elif problem := health_problem(url):
             checkup.problem(name, f"{url} DOES NOT ANSWER: {problem}")
         else:

@@ -81,6 +81,21 @@ def recorded_server(record: dict) -> tuple[object | None, bool]:
         return None, False
 
 
+def recorded_servers(records: Path) -> Iterator[tuple[Path, object | None, bool]]:
+    """(record file, the server's process or None, whether its run is gone) per record."""
+    for path in sorted(records.glob("*.json")) if records.is_dir() else []:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            record = {}
+        yield path, *recorded_server(record)
+
+
+def orphaned_servers(records: Path) -> list[int]:
+    """The pids of recorded servers still running after their run was killed."""
+    return [proc.pid for _, proc, orphaned in recorded_servers(records) if orphaned]
+
+
 def stop_orphaned_servers(records: Path, timeout: float = 10) -> list[int]:
     """Stop the Prefect API servers that earlier runs started and were killed before they
     could stop them; return their pids. A server whose run is alive (another run on this
@@ -88,12 +103,7 @@ def stop_orphaned_servers(records: Path, timeout: float = 10) -> list[int]:
     import psutil
 
     stopped = []
-    for path in sorted(records.glob("*.json")) if records.is_dir() else []:
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            record = {}
-        proc, orphaned = recorded_server(record)
+    for path, proc, orphaned in recorded_servers(records):
         if proc is not None and not orphaned:
             continue
         if proc is not None:

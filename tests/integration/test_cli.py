@@ -301,8 +301,9 @@ def test_a_stopped_or_killed_run_leaves_no_prefect_api_server_behind(tmp_path: P
     subprocess that only an exit hook stopped. A night killed outright (SIGKILL, the OOM
     killer) left it running for good, and so did one stopped with SIGTERM (`timeout`, a
     service manager), whose default action skips exit hooks: 250 MB each, still writing the
-    home's Prefect database. Now the next run stops a killed run's server and says so, and a
-    stopped run stops its own, exiting 143 (128 + SIGTERM) as a signalled program does."""
+    home's Prefect database. Now doctor names a killed run's server, the next run stops it
+    and says so, and a stopped run stops its own, exiting 143 (128 + SIGTERM) as a
+    signalled program does."""
     from tests.conftest import TINY_END
 
     home = tmp_path / "home"
@@ -320,6 +321,11 @@ def test_a_stopped_or_killed_run_leaves_no_prefect_api_server_behind(tmp_path: P
         killed.wait()
     (left,) = (int(p.stem) for p in records.iterdir())
     assert not process_gone(left)  # outlived its run
+    doctor = subprocess.run([*CLI, "doctor"], capture_output=True, text=True, env=env, timeout=120)
+    assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+    assert f"a Prefect API server (pid {left}) that a killed run left is still running" in (
+        doctor.stdout
+    )
 
     log = tmp_path / "second.log"
     with log.open("w") as out:
