@@ -8,6 +8,10 @@ so the same input gives the same output serial, local-parallel or on Dask.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -51,10 +55,11 @@ def threads_per_branch(count: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def batch_task_runner(workers: int, dask_address: str | None):
+def batch_task_runner(workers: int, dask_address: str | None, stop: Any = None):
     """The Dask cluster at `dask_address` when one is configured, else a pool of `workers`
     spawned processes (spawn, not fork: the parent runs Prefect and torch threads, and
-    forking a multi-threaded process can deadlock the child)."""
+    forking a multi-threaded process can deadlock the child), each of which ends when this
+    process dies or the `stop` event (a spawn-context Event) is set (`exit_with_parent`)."""
     if dask_address:
         try:
             from prefect_dask import DaskTaskRunner
@@ -66,7 +71,33 @@ def batch_task_runner(workers: int, dask_address: str | None):
         return DaskTaskRunner(address=dask_address)
     from prefect.task_runners import ProcessPoolTaskRunner
 
-    return ProcessPoolTaskRunner(max_workers=workers)
+    return ProcessPoolTaskRunner(
+        max_workers=workers, initializer=exit_with_parent, initargs=(os.getpid(), stop)
+    )
+
+
+def exit_with_parent(parent_pid: int, stop: Any = None, poll_seconds: float = 1.0) -> None:
+    """Pool worker initializer: end this worker once the run that started it is gone, or at
+    once when `stop` is set.
+
+    A run killed outright (SIGKILL, the OOM killer) cannot stop its pool, and a worker that
+    outlives it blocks for good writing its result to a pipe nobody reads: 350 MB each on
+    the `small` shop, held until someone finds them, after the night that most needed the
+    memory. When the parent dies the worker is handed to another parent, so a daemon thread
+    watching `os.getppid()` sees it within `poll_seconds`. A night that ends while batches
+    are in flight (a SIGTERM, a failed batch) sets `stop`: without it the pool finished the
+    batches already queued first, 15 s after a SIGTERM on `small`.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            if stop is None:
+                time.sleep(poll_seconds)
+            elif stop.wait(poll_seconds):
+                break
+        os._exit(1)  # no cleanup to run: the worker's only state is the ended night's batch
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 @contextlib.contextmanager
@@ -107,9 +138,15 @@ def map_batches(
 
     parameters = {"batch": batches, **{k: unmapped(v) for k, v in unmapped_parameters.items()}}
     results = []
-    with shared_prefect_api(), batch_task_runner(workers, dask_address) as runner:
-        futures = runner.map(batch_task, parameters)
-        for done, future in enumerate(futures, 1):
-            results.append(future.result())
-            report(done)
+    stop = None if dask_address else multiprocessing.get_context("spawn").Event()
+    with shared_prefect_api(), batch_task_runner(workers, dask_address, stop) as runner:
+        try:
+            futures = runner.map(batch_task, parameters)
+            for done, future in enumerate(futures, 1):
+                results.append(future.result())
+                report(done)
+        except BaseException:
+            if stop is not None:
+                stop.set()  # the night is over: end the workers rather than their queued batches
+            raise
     return results

@@ -386,3 +386,36 @@ def test_a_night_that_fails_while_publishing_leaves_the_exports_as_published(
             "group by as_of order by as_of"
         ).fetchall()
     assert nights == [(first, 1), (second, 1)]
+
+
+def sleepy_batch_fn(batch: int, markers: str) -> int:
+    """Batch 0 fails at once; the others work for a while, then leave a marker."""
+    if batch == 0:
+        raise RuntimeError("batch 0 failed")
+    time.sleep(10)
+    (Path(markers) / str(batch)).touch()
+    return batch
+
+
+def test_a_failed_batch_ends_the_pool_instead_of_running_its_other_batches(
+    prefect_api: None, tmp_path: Path
+) -> None:
+    """A night that ends while an inventory pool has batches in flight (a failed batch, a
+    SIGTERM) ends its workers at once: the pool used to finish the batches already running
+    and queued first (15 s after a SIGTERM on `small`), and a killed run's workers blocked
+    for good. Real Prefect process pool; the markers say whether a batch ran to its end."""
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+
+    from tasks.parallel import map_batches
+
+    batch_task = task(name="sleepy-batch", cache_policy=NO_CACHE)(sleepy_batch_fn)
+
+    @flow
+    def mapped() -> list[int]:
+        return map_batches(batch_task, [0, 1, 2, 3], 2, None, lambda done: None,
+                           markers=str(tmp_path))  # fmt: skip
+
+    state = mapped(return_state=True)
+    assert state.is_failed() and "batch 0 failed" in state.message, state
+    assert list(tmp_path.iterdir()) == []  # no batch ran on after the failure
