@@ -339,6 +339,12 @@ class Settings(BaseSettings):
         return self.home / "marts.duckdb"
 
     @property
+    def published_copy_dir(self) -> Path:
+        """The night's own copy of what it last published (tasks/publish.py), hidden: the next
+        night reads it instead of marts.duckdb, which an analyst's session may hold."""
+        return self.home / ".published"
+
+    @property
     def exports_dir(self) -> Path:
         return self.home / "exports"
 

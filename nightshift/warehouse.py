@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from nightshift.errors import NightshiftError
 from nightshift.settings import Settings
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -89,11 +90,51 @@ def query_frame(
 _CONNECTING = threading.Lock()
 
 
+class FileInUseError(NightshiftError):
+    """Another program holds a DuckDB file this run must open (DuckDB allows one writing
+    process, or any number of reading ones). Retried like a transient error: a monitor's
+    `nightshift doctor` holds the warehouse for a moment; a session left open does not let go."""
+
+    transient = True
+
+
+# DuckDB's message: Could not set lock on file "<path>": Conflicting lock is held in
+# <program> (PID <n>). See also ...
+_LOCK_CONFLICT = re.compile(r'Could not set lock on file "(?P<path>[^"]+)"')
+_LOCK_HOLDER = re.compile(r"lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)")
+
+# What to do, by the file's name: analysts open the marts, nobody should hold the warehouse.
+_IN_USE_ADVICE = {
+    "marts.duckdb": "open the published marts read-only (nightshift query, duckdb -readonly, "
+    "duckdb.connect(path, read_only=True)), or close that session",
+}
+
+
+@contextmanager
+def lock_conflicts_explained() -> Iterator[None]:
+    """Turn DuckDB's lock conflict on a file into a `FileInUseError` that names the file,
+    the program holding it and what to do."""
+    try:
+        yield
+    except duckdb.IOException as exc:
+        found = _LOCK_CONFLICT.search(str(exc))
+        if found is None:
+            raise
+        path = Path(found["path"])
+        holder = _LOCK_HOLDER.search(str(exc))
+        held = f"PID {holder['pid']}, {holder['program']}" if holder else "another process"
+        advice = _IN_USE_ADVICE.get(path.name, "close that session (analysts query marts.duckdb)")
+        raise FileInUseError(
+            f"{path} is in use by another program ({held}): {advice}, then run again"
+        ) from None
+
+
 def connect_file(
     path: Path, read_only: bool = False, config: dict[str, Any] | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """`duckdb.connect`, one thread at a time (see `_CONNECTING`)."""
-    with _CONNECTING:
+    """`duckdb.connect`, one thread at a time (see `_CONNECTING`); a file another program
+    holds is a `FileInUseError`."""
+    with _CONNECTING, lock_conflicts_explained():
         return duckdb.connect(str(path), read_only=read_only, config=config or {})
 
 

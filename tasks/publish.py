@@ -30,6 +30,7 @@ from nightshift.runlog import task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import (
     copy_comments,
+    lock_conflicts_explained,
     open_warehouse,
     query_sql,
     quote_identifier,
@@ -94,8 +95,8 @@ def settle_partitions(con: duckdb.DuckDBPyConnection, settings: Settings) -> dic
         return {}
     runs = sorted({HIDDEN_PARTITION.fullmatch(path.name).group(2) for path in hidden})
     published: set[str] = set()
-    if settings.marts_path.exists():
-        run_sql(con, "publish/attach_previous.sql", {"path": str(settings.marts_path)})
+    if (previous := previous_marts(settings)) is not None:
+        attach_previous(con, previous)
         try:
             published = {
                 run for (run,) in query_sql(con, "publish/published_runs.sql", {"run_ids": runs})
@@ -171,7 +172,7 @@ def publish_marts(
                 schema, name = tables.MARTS[table].name.split(".")
                 con.table(tables.MARTS[table].name).create("published.main." + table)
                 copy_comments(con, (warehouse_db, schema, name), ("published", "main", table))
-            carried = carry_over(con, final, set(tonight))
+            carried = carry_over(con, previous_marts(settings), set(tonight))
             for table in carried:
                 if table in (stale or {}):
                     flag_stale(con, table, stale[table], as_of)
@@ -181,7 +182,9 @@ def publish_marts(
                     create_history_view(con, table, partitions / HISTORY_GLOB)
         finally:
             run_sql(con, "publish/detach_new.sql")
+    identity = keep_own_copy(settings, tmp)
     os.replace(tmp, final)  # the commit: the marts, then their partitions
+    drop_other_copies(settings, identity)
     for partition in staged:
         try:
             place_partition(partition)
@@ -190,6 +193,57 @@ def publish_marts(
                 "%s stays hidden until the next publish: %s", partition, exc
             )
     return sorted({*tonight, *carried})
+
+
+def attach_previous(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Attach the published marts at `path` read-only, as `previous`."""
+    with lock_conflicts_explained():
+        run_sql(con, "publish/attach_previous.sql", {"path": str(path)})
+
+
+def marts_identity(path: Path) -> str | None:
+    """Which file `path` is (inode, size, modification time), or None when there is none.
+    A rename keeps all three, so the built file and the published one share it."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return f"{stat.st_ino}-{stat.st_size}-{stat.st_mtime_ns}"
+
+
+def previous_marts(settings: Settings) -> Path | None:
+    """The published marts as a night reads them: its own copy while that is still the same
+    file as marts.duckdb, else marts.duckdb itself; None before the first publish.
+
+    An analyst who opens marts.duckdb for writing (DuckDB's CLI and `duckdb.connect` do by
+    default) holds a lock that no other process can read past, and a session left open
+    overnight failed the next night's publish. The copy is named after the file it copies,
+    so one from a publish that died before its rename, or marts.duckdb restored from a
+    backup, is never mistaken for the published file."""
+    identity = marts_identity(settings.marts_path)
+    if identity is None:
+        return None
+    copy = settings.published_copy_dir / f"marts-{identity}.duckdb"
+    return copy if copy.exists() else settings.marts_path
+
+
+def keep_own_copy(settings: Settings, built: Path) -> str:
+    """Copy the built marts into the night's own folder under its identity (returned),
+    before it is renamed into place."""
+    identity = marts_identity(built)
+    folder = settings.published_copy_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".marts-{identity}.duckdb.tmp"
+    shutil.copyfile(built, partial)
+    os.replace(partial, folder / f"marts-{identity}.duckdb")
+    return identity
+
+
+def drop_other_copies(settings: Settings, identity: str) -> None:
+    """Delete the own copies of marts files that are no longer published."""
+    for path in settings.published_copy_dir.glob("*marts-*"):
+        if path.name != f"marts-{identity}.duckdb":
+            path.unlink(missing_ok=True)
 
 
 def flag_stale(con: duckdb.DuckDBPyConnection, table: str, branch: str, as_of: date) -> None:
@@ -205,11 +259,13 @@ def flag_stale(con: duckdb.DuckDBPyConnection, table: str, branch: str, as_of: d
     )  # fmt: skip
 
 
-def carry_over(con: duckdb.DuckDBPyConnection, final: Path, tonight: set[str]) -> list[str]:
-    """Copy published tables this run did not rebuild from the current marts file."""
-    if not final.exists():
+def carry_over(
+    con: duckdb.DuckDBPyConnection, previous: Path | None, tonight: set[str]
+) -> list[str]:
+    """Copy published tables this run did not rebuild from the `previous` marts, if any."""
+    if previous is None:
         return []
-    run_sql(con, "publish/attach_previous.sql", {"path": str(final)})
+    attach_previous(con, previous)
     try:
         previous = [name for (name,) in query_sql(con, "publish/previous_tables.sql")]
         carried = [name for name in previous if name in tables.MARTS and name not in tonight]

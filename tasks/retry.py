@@ -16,8 +16,10 @@ from nightshift.errors import NightshiftError
 
 
 def transient_only(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect's retry_condition_fn: retry unless the task raised one of our own errors."""
-    return not isinstance(state.data, NightshiftError)
+    """Prefect's retry_condition_fn: retry unless the task raised one of our own errors,
+    except those marked `transient` (a file another program holds for a moment)."""
+    error = state.data
+    return not isinstance(error, NightshiftError) or getattr(error, "transient", False)
 
 
 IO_RETRY: dict[str, Any] = {

@@ -33,6 +33,7 @@ from nightshift.warehouse import (
     table_exists,
 )
 from tasks.branch import BranchResult
+from tasks.publish import previous_marts
 from tasks.runs import RunContext
 from tasks.tracking import (
     child_run,
@@ -55,9 +56,9 @@ def segment_config(settings: Settings) -> SegmentConfig:
 
 def previous_segments(settings: Settings) -> tuple[dict[int, np.ndarray], dict[int, str]]:
     """Centroids and names of the last *published* segments (what analysts saw), if any."""
-    if not settings.marts_path.exists():
+    if (previous := previous_marts(settings)) is None:
         return {}, {}
-    con = connect(settings.marts_path, settings, read_only=True)
+    con = connect(previous, settings, read_only=True)
     try:
         if not table_exists(con, "main.segment_profiles"):
             return {}, {}

@@ -419,3 +419,63 @@ def test_a_failed_batch_ends_the_pool_instead_of_running_its_other_batches(
     state = mapped(return_state=True)
     assert state.is_failed() and "batch 0 failed" in state.message, state
     assert list(tmp_path.iterdir()) == []  # no batch ran on after the failure
+
+
+# An analyst's session on the published marts, opened for writing as DuckDB's CLI and
+# duckdb.connect do by default: prints the newest as_of it sees, then again when told.
+ANALYST = """
+import duckdb, sys
+con = duckdb.connect(sys.argv[1])
+newest = "select max(as_of) from customer_segments"
+print(con.execute(newest).fetchone()[0], flush=True)
+sys.stdin.readline()
+print(con.execute(newest).fetchone()[0], flush=True)
+"""
+
+
+def test_an_analyst_holding_the_marts_open_for_writing_does_not_stop_the_night(
+    nightly_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session that holds marts.duckdb for writing locks every other process out of that
+    file, and the night reads the published marts (the tables it carries over, the last
+    segments' names): a notebook left open overnight failed the next night. The night now
+    reads its own copy of what it published, and the analyst keeps reading their file."""
+    from nightshift.warehouse import FileInUseError, connect_file
+    from tasks.publish import marts_identity
+
+    for name, value in SHORT_TRAINING.items():
+        monkeypatch.setenv(name, value)
+    settings = settings_at(nightly_home)
+    yesterday = TINY_END - timedelta(days=1)
+    first = nightly(as_of=yesterday, models=["inventory", "segments"])
+    assert first["status"] == "succeeded", first
+    analyst = subprocess.Popen(
+        [sys.executable, "-c", ANALYST, str(settings.marts_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert analyst.stdout is not None and analyst.stdin is not None
+        assert analyst.stdout.readline().strip() == yesterday.isoformat()
+        # what reading marts.duckdb itself now meets
+        with pytest.raises(FileInUseError, match=rf"PID {analyst.pid}, .*read-only"):
+            connect_file(settings.marts_path, read_only=True)
+
+        second = nightly(as_of=TINY_END, models=["segments"])
+        assert second["status"] == "succeeded", second
+        assert "inventory_plan" in second["published"]  # carried over from the own copy
+        with duckdb.connect(str(settings.marts_path), read_only=True) as con:
+            assert con.execute("select max(as_of) from customer_segments").fetchone()[0] == TINY_END
+            (inventory_night,) = con.execute("select distinct as_of from inventory_plan").fetchone()
+        assert inventory_night == yesterday
+        analyst.stdin.write("\n")
+        analyst.stdin.flush()
+        assert analyst.stdout.readline().strip() == yesterday.isoformat()  # still their file
+    finally:
+        analyst.kill()
+        analyst.wait()
+    # one own copy, of the file now published
+    assert [p.name for p in settings.published_copy_dir.iterdir()] == [
+        f"marts-{marts_identity(settings.marts_path)}.duckdb"
+    ]

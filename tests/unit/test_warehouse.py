@@ -112,3 +112,49 @@ def test_threads_connecting_at_once_all_get_pythons_scans(tmp_path: Path) -> Non
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+HOLD = """
+import duckdb, sys, time
+con = duckdb.connect(sys.argv[1])  # for writing, DuckDB's default
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_file_another_program_holds_is_a_clear_error_worth_retrying(tmp_path: Path) -> None:
+    """DuckDB lets one process write a file, or any number read it. A session left open on
+    the warehouse failed the night with DuckDB's IOException and a traceback; now the error
+    names the file, the holder and what to do, and the IO tasks retry it (a monitor's
+    doctor holds the file for a moment)."""
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from nightshift.warehouse import FileInUseError, connect_file
+    from tasks.retry import transient_only
+
+    for name, advice in {
+        "warehouse.duckdb": "close that session (analysts query marts.duckdb), then run again",
+        "marts.duckdb": "open the published marts read-only (nightshift query, duckdb -readonly",
+    }.items():
+        path = tmp_path / name
+        duckdb.connect(str(path)).close()
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(path)], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+            for read_only in (True, False):
+                with pytest.raises(FileInUseError) as caught:
+                    connect_file(path, read_only=read_only)
+                message = str(caught.value)
+                assert message.startswith(
+                    f"{path} is in use by another program (PID {holder.pid}, "
+                )
+                assert advice in message
+                assert transient_only(None, None, SimpleNamespace(data=caught.value))
+        finally:
+            holder.kill()
+            holder.wait()
+        connect_file(path, read_only=True).close()  # free again once the holder is gone
