@@ -808,15 +808,15 @@ def print_warehouse_state(settings: Settings, checkup: Checkup) -> None:
     import duckdb
 
     from nightshift.freshness import freshness_problem
-    from nightshift.warehouse import connect, query_sql
+    from nightshift.warehouse import FileInUseError, connect, query_sql
 
     if not settings.warehouse_path.exists():
         print(f"{'data':<13} no warehouse yet (nightshift ingest or run creates it)")
         return
     try:
         con = connect(settings.warehouse_path, settings, read_only=True)
-    except duckdb.Error:
-        print(f"{'data':<13} warehouse busy: a run is writing it")
+    except FileInUseError as exc:
+        print(f"{'data':<13} warehouse busy: in use by {exc.holder} (a run, or a session)")
         return
     try:
         as_of = settings.default_as_of()

@@ -97,6 +97,13 @@ class FileInUseError(NightshiftError):
 
     transient = True
 
+    def __init__(self, path: Path, holder: str, advice: str) -> None:
+        self.path = path
+        self.holder = holder
+        super().__init__(
+            f"{path} is in use by another program ({holder}): {advice}, then run again"
+        )
+
 
 # DuckDB's message: Could not set lock on file "<path>": Conflicting lock is held in
 # <program> (PID <n>). See also ...
@@ -124,9 +131,7 @@ def lock_conflicts_explained() -> Iterator[None]:
         holder = _LOCK_HOLDER.search(str(exc))
         held = f"PID {holder['pid']}, {holder['program']}" if holder else "another process"
         advice = _IN_USE_ADVICE.get(path.name, "close that session (analysts query marts.duckdb)")
-        raise FileInUseError(
-            f"{path} is in use by another program ({held}): {advice}, then run again"
-        ) from None
+        raise FileInUseError(path, held, advice) from None
 
 
 def connect_file(
