@@ -75,6 +75,27 @@ class LandingFile:
     path: Path
     source_file: str  # relative to the landing folder, e.g. orders/2024-01.csv
     digest: str
+    # (size, modification time in ns) before the digest: what the file was when read
+    signature: tuple[int, int] | None = None
+
+
+class FileChangedWhileRead(Exception):
+    """A landing file was written to while ingest read it: an upload still in progress."""
+
+
+def file_signature(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def require_unchanged(item: LandingFile) -> None:
+    """Raise `FileChangedWhileRead` if the file is no longer what was digested and read.
+
+    An export job or an upload that writes the file under its final name while the night
+    reads it would leave an archive copy of part of the file, under the digest of another
+    part. Such a file is left for the next ingest instead (`ingest_landing`)."""
+    if item.signature is not None and file_signature(item.path) != item.signature:
+        raise FileChangedWhileRead(item.source_file)
 
 
 @dataclass
@@ -98,6 +119,12 @@ class IngestSummary:
     files_only_archived: list[str] = field(default_factory=list)  # loaded, gone from landing
 
 
+CHANGED_WHILE_READ = (
+    "it changed while it was read (an upload or export still writing it?); its rows wait "
+    "for the next ingest. Write files under a hidden name (.name) and rename them when done"
+)
+
+
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes, read in chunks so large files stay out of memory."""
     with path.open("rb") as handle:
@@ -112,6 +139,7 @@ def discover_landing(landing_dir: Path) -> list[LandingFile]:
     paths = [
         (table, path) for table in LOAD_ORDER for path in contract.landing_files(landing_dir, table)
     ]
+    signatures = [file_signature(path) for _, path in paths]  # before reading a byte
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         digests = list(pool.map(file_digest, [path for _, path in paths]))
     return [
@@ -120,8 +148,9 @@ def discover_landing(landing_dir: Path) -> list[LandingFile]:
             path=path,
             source_file=path.relative_to(landing_dir).as_posix(),
             digest=digest,
+            signature=signature,
         )
-        for (table, path), digest in zip(paths, digests, strict=True)
+        for (table, path), digest, signature in zip(paths, digests, signatures, strict=True)
     ]
 
 
@@ -373,6 +402,11 @@ def archive_raw_file(
         write_batches_atomically(
             rows_keeping_unparsed(), archive_path, empty_archive_file(settings, item.table)
         )
+    try:
+        require_unchanged(item)  # before the version it replaces is forgotten
+    except FileChangedWhileRead:
+        archive_path.unlink(missing_ok=True)
+        raise
     rows_loaded = parquet_rows(archive_path) + len(unparsed)
     if rows_loaded == 0:
         archive_path.unlink()
@@ -719,7 +753,15 @@ def ingest_landing(
             }
             report = progress_reporter(f"loading {len(pending)} landing files", len(pending))
             for done, item in enumerate(pending, start=1):
-                rows = archive_raw_file(con, settings, item, run_id, loaded_at)
+                try:
+                    rows = archive_raw_file(con, settings, item, run_id, loaded_at)
+                except FileChangedWhileRead:
+                    summary.files_not_read[item.source_file] = CHANGED_WHILE_READ
+                    task_logger(__name__).warning(
+                        "landing/%s is not read: %s", item.source_file, CHANGED_WHILE_READ
+                    )
+                    report(done)
+                    continue
                 check_order_keys_kept(con, settings, item, archived_before.get(item.source_file))
                 task_logger(__name__).info("loaded %s: %d rows", item.source_file, rows)
                 summary.files_loaded.append(item.source_file)
@@ -730,7 +772,7 @@ def ingest_landing(
                 settings,
                 run_id,
                 has_catalogue,
-                reloaded={item.source_file for item in pending},
+                reloaded=set(summary.files_loaded),
                 full=full_refresh,
             )
             if summary.staging_judged != "nothing":

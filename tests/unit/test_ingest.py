@@ -201,6 +201,55 @@ def test_a_new_export_written_over_a_loaded_orders_file_is_refused(tiny_home: Pa
     assert archived_rows(tiny_home, f"orders/{daily.name}").height == old_lines
 
 
+def test_a_file_still_being_written_waits_for_the_next_ingest(
+    tiny_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An export or upload writing a file under its final name while the night reads it
+    would leave a partial archive copy under another version's digest, and a correction
+    being rewritten in place would lose its loaded version. Such a file is left for the
+    next ingest, named as not read; the rest loads. The writer is simulated by appending a
+    line after each of these files has been read into the archive."""
+    import tasks.ingest
+
+    ingest_landing.fn(settings_at(tiny_home), "run-1")
+    orders = tiny_home / "landing" / "orders"
+    corrected = sorted(orders.glob("*.csv"))[2]
+    original_rows = archived_rows(tiny_home, f"orders/{corrected.name}")
+    frame = pl.read_csv(corrected, infer_schema=False)
+    frame.head(frame.height - 5).write_csv(corrected)  # a correction, rewritten in place
+    arriving = orders / "late-export.csv"
+    frame.tail(3).with_columns(
+        pl.concat_str(pl.lit("LATE-"), "order_id").alias("order_id")
+    ).write_csv(arriving)
+    still_written = {f"orders/{corrected.name}": corrected, "orders/late-export.csv": arriving}
+    last_line = {path: path.read_text().splitlines()[-1] for path in still_written.values()}
+    write = tasks.ingest.write_parquet_atomically
+
+    def write_while_the_writer_goes_on(rows, path: Path) -> None:  # noqa: ANN001
+        write(rows, path)
+        for source_file, landing_path in still_written.items():
+            if path.name.startswith(Path(source_file).name):
+                with landing_path.open("a") as f:
+                    f.write(last_line[landing_path] + "\n")
+
+    monkeypatch.setattr(tasks.ingest, "write_parquet_atomically", write_while_the_writer_goes_on)
+    summary = ingest_landing.fn(settings_at(tiny_home), "run-2")
+    assert summary.files_loaded == []
+    assert set(summary.files_not_read) == set(still_written)
+    assert all("changed while it was read" in why for why in summary.files_not_read.values())
+    # the loaded version stays, with its one archive copy; nothing of the partial reads
+    assert archived_rows(tiny_home, f"orders/{corrected.name}").equals(original_rows)
+    archive = [p.name for p in (tiny_home / "raw" / "orders").iterdir()]
+    assert sum(name.startswith(corrected.name) for name in archive) == 1
+    assert not any(name.startswith("late-export") for name in archive)
+
+    monkeypatch.setattr(tasks.ingest, "write_parquet_atomically", write)  # the writer is done
+    done = ingest_landing.fn(settings_at(tiny_home), "run-3")
+    assert sorted(done.files_loaded) == sorted(still_written)
+    assert done.files_not_read == {}
+    assert archived_rows(tiny_home, "orders/late-export.csv").height == 3 + 1
+
+
 def write_resent_files(landing: Path) -> None:
     """Files that repeat earlier ones, as a shop's export that sends some lines twice does:
     exact copies and lines that reuse a key with other values. `2023-12_resent.csv` sorts
