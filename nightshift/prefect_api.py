@@ -17,16 +17,20 @@ the server running for good: 250 MB, its background services still writing the h
 Prefect database beside the next night's server. `exit_on_termination` turns those signals
 into a normal exit, so the hook runs. A run killed outright (SIGKILL, the OOM killer) runs
 no hook at all: each started server is recorded under the home, and the next run stops one
-whose parent is gone (`stop_orphaned_servers`).
+whose parent is gone (`stop_orphaned_servers`). And the server runs in a session of its own
+(`detached_server_class`), so a signal sent to the night's whole process group does not kill
+it while the night still reports its end to it.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import os
 import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,6 +123,50 @@ def stop_orphaned_servers(records: Path, timeout: float = 10) -> list[int]:
     return stopped
 
 
+class _NewSessionSubprocess:
+    """The subprocess module, except that Popen starts the child in a session of its own."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(subprocess, name)
+
+    @staticmethod
+    def Popen(*args: object, **kwargs: object) -> subprocess.Popen:  # noqa: N802 - subprocess's name
+        return subprocess.Popen(*args, start_new_session=True, **kwargs)
+
+
+@functools.cache
+def detached_server_class() -> type:
+    """Prefect's ephemeral API server class, started in a session of its own.
+
+    `timeout` and service managers signal the whole process group (systemd: the whole
+    cgroup), so a stopped night's server died at the same moment as the night, which then
+    spent 3.5 minutes retrying a dead API to report its crash before it exited. In its own
+    session the server outlives the signal until the night has reported, and the night's
+    exit hook stops it. Prefect's own command and environment are kept: only the Popen its
+    module calls is swapped, while that one call runs."""
+    from prefect.server.api import server as server_module
+
+    class DetachedServer(server_module.SubprocessASGIServer):
+        def _run_uvicorn_command(self) -> subprocess.Popen:
+            module_subprocess = server_module.subprocess
+            server_module.subprocess = _NewSessionSubprocess()
+            try:
+                return super()._run_uvicorn_command()
+            finally:
+                server_module.subprocess = module_subprocess
+
+    return DetachedServer
+
+
+def ephemeral_server() -> object:
+    """The process's ephemeral API server: the one Prefect's clients use (registered under
+    Prefect's default key), made a detached one if none was made yet."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    existing = SubprocessASGIServer._instances.get(None)
+    return existing if existing is not None else detached_server_class()()
+
+
 @contextlib.contextmanager
 def ephemeral_api_starting(records: Path) -> Iterator[None]:
     """Start the ephemeral API (when no PREFECT_API_URL is configured) for the body to
@@ -133,11 +181,10 @@ def ephemeral_api_starting(records: Path) -> Iterator[None]:
     if PREFECT_API_URL.value():
         yield
         return
-    from prefect.server.api.server import SubprocessASGIServer
+    server = ephemeral_server()  # imports Prefect's server module before the thread starts
 
     def start() -> None:
         with contextlib.suppress(Exception):
-            server = SubprocessASGIServer()
             server.start()
             if server.server_process is not None:
                 record_server(records, server.server_process.pid, server.port)

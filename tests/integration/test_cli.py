@@ -303,7 +303,9 @@ def test_a_stopped_or_killed_run_leaves_no_prefect_api_server_behind(tmp_path: P
     service manager), whose default action skips exit hooks: 250 MB each, still writing the
     home's Prefect database. Now doctor names a killed run's server, the next run stops it
     and says so, and a stopped run stops its own, exiting 143 (128 + SIGTERM) as a
-    signalled program does."""
+    signalled program does. The signal goes to the run's whole process group, as `timeout`
+    and systemd send it: the server, which shared the group, died with the night, and the
+    night spent minutes retrying it to report its crash."""
     from tests.conftest import TINY_END
 
     home = tmp_path / "home"
@@ -329,11 +331,13 @@ def test_a_stopped_or_killed_run_leaves_no_prefect_api_server_behind(tmp_path: P
 
     log = tmp_path / "second.log"
     with log.open("w") as out:
-        second = subprocess.Popen(night, env=env, stdout=out, stderr=subprocess.STDOUT)
+        second = subprocess.Popen(
+            night, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             wait_for(lambda: "Beginning flow run" in log.read_text(), "the second night's flow")
             (own,) = (int(p.stem) for p in records.iterdir())
-            second.send_signal(signal.SIGTERM)
+            os.killpg(second.pid, signal.SIGTERM)  # the whole group, as timeout and systemd do
             second.wait(timeout=120)
         finally:
             if second.poll() is None:
@@ -344,6 +348,11 @@ def test_a_stopped_or_killed_run_leaves_no_prefect_api_server_behind(tmp_path: P
         output
     )
     assert second.returncode == 128 + signal.SIGTERM, output[-3000:]
+    # its server, in a session of its own, outlived the signal until the night had reported
+    assert "Finished in state Crashed('Execution was aborted by a termination signal.')" in (
+        output
+    ), output[-3000:]
+    assert "Error logging to API" not in output and "ConnectError" not in output, output[-3000:]
     assert own != left
     wait_for(lambda: process_gone(left) and process_gone(own), "both servers to stop", 15)
     assert list(records.iterdir()) == []
