@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from datetime import date
 from pathlib import Path
 
@@ -80,3 +81,20 @@ def small_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ingest_landing.fn(settings, "small-fixture")
     build_features.fn(settings, TINY_END)
     return home
+
+
+def process_ended(pid: int, timeout: float = 0) -> bool:
+    """Whether process `pid` has ended (or is a zombie waiting to be reaped), waiting up to
+    `timeout` seconds for it."""
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-import psutil
 import pytest
 
+from tests.conftest import process_ended
 from tests.unit.test_online_retail import REAL_FILE
 
 pytestmark = pytest.mark.integration
@@ -289,13 +289,6 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 180) -> None
         time.sleep(0.2)
 
 
-def process_gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
 def test_a_stopped_or_killed_run_leaves_no_prefect_api_server_behind(tmp_path: Path) -> None:
     """Without a Prefect server configured, `nightshift run` starts Prefect's API in a
     subprocess that only an exit hook stopped. A night killed outright (SIGKILL, the OOM
@@ -322,7 +315,7 @@ def test_a_stopped_or_killed_run_leaves_no_prefect_api_server_behind(tmp_path: P
         killed.kill()
         killed.wait()
     (left,) = (int(p.stem) for p in records.iterdir())
-    assert not process_gone(left)  # outlived its run
+    assert not process_ended(left)  # outlived its run
     doctor = subprocess.run([*CLI, "doctor"], capture_output=True, text=True, env=env, timeout=120)
     assert doctor.returncode == 1, doctor.stdout + doctor.stderr
     assert f"a Prefect API server (pid {left}) that a killed run left is still running" in (
@@ -354,5 +347,5 @@ def test_a_stopped_or_killed_run_leaves_no_prefect_api_server_behind(tmp_path: P
     ), output[-3000:]
     assert "Error logging to API" not in output and "ConnectError" not in output, output[-3000:]
     assert own != left
-    wait_for(lambda: process_gone(left) and process_gone(own), "both servers to stop", 15)
+    assert process_ended(left, timeout=15) and process_ended(own, timeout=15)
     assert list(records.iterdir()) == []

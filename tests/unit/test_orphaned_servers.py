@@ -7,12 +7,12 @@ import contextlib
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 
 from nightshift.prefect_api import SERVER_FACTORY, record_server, stop_orphaned_servers
+from tests.conftest import process_ended
 
 # A stand-in server: sleeps, with Prefect's factory in its command line as uvicorn has it.
 SERVER = [sys.executable, "-c", "import time; time.sleep(120)", SERVER_FACTORY]
@@ -29,18 +29,6 @@ os._exit(0)
 """
 
 
-def gone(pid: int, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_a_server_whose_run_was_killed_is_stopped_and_forgotten(tmp_path: Path) -> None:
     records = tmp_path / "servers"
     run = subprocess.run(
@@ -52,7 +40,7 @@ def test_a_server_whose_run_was_killed_is_stopped_and_forgotten(tmp_path: Path) 
         assert psutil.Process(pid).is_running()  # outlived its run
         assert [p.name for p in records.iterdir()] == [f"{pid}.json"]
         assert stop_orphaned_servers(records) == [pid]
-        assert gone(pid)
+        assert process_ended(pid, timeout=10)
         assert list(records.iterdir()) == []
     finally:
         with contextlib.suppress(psutil.NoSuchProcess):

@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from tasks.parallel import exit_with_parent
+from tests.conftest import process_ended
 
 # A worker whose run is killed: the run starts it, sees it ready, and dies without cleanup.
 WORKER = """
@@ -34,18 +35,6 @@ os._exit(0)
 """
 
 
-def ended(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_a_worker_ends_when_the_run_that_started_it_is_killed() -> None:
     run = subprocess.run(
         [sys.executable, "-c", KILLED_RUN], capture_output=True, text=True, timeout=60
@@ -53,9 +42,9 @@ def test_a_worker_ends_when_the_run_that_started_it_is_killed() -> None:
     assert run.returncode == 0, run.stderr
     worker = int(run.stdout)
     try:
-        assert ended(worker, timeout=10)
+        assert process_ended(worker, timeout=10)
     finally:
-        if not ended(worker, timeout=0):
+        if not process_ended(worker, timeout=0):
             psutil.Process(worker).kill()
 
 
@@ -77,6 +66,6 @@ def test_setting_stop_ends_the_workers_instead_of_their_queued_work() -> None:
         for future in futures:
             with pytest.raises(BrokenProcessPool):  # a task that ran on would time out here
                 future.result(timeout=30)
-        assert all(ended(w.pid, timeout=10) for w in workers)
+        assert all(process_ended(w.pid, timeout=10) for w in workers)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
