@@ -44,6 +44,7 @@ import codecs
 import io
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -293,11 +294,17 @@ def to_products(
 
 
 def write_landing_files(
-    path: Path, landing_dir: Path, non_product_pattern: str, active_window_days: int
+    path: Path,
+    landing_dir: Path,
+    non_product_pattern: str,
+    active_window_days: int,
+    check_catalogue: Callable[[pl.DataFrame, str], None] | None = None,
 ) -> tuple[Path, Path]:
     """Rewrite an Online Retail file as landing/orders/<stem>.parquet, and derive the one
     catalogue, landing/products/online_retail.parquet, from it and every file mapped before.
 
+    `check_catalogue(catalogue, orders_file)` may refuse the derived catalogue before
+    anything is written (`orders_file` as ingest names it, e.g. orders/<stem>.parquet).
     The orders land last: a mapping interrupted after them but before the catalogue left
     orders whose new products the landed catalogue lacked, and the next night quarantined
     them as unknown_sku. A catalogue ahead of its orders does no harm."""
@@ -314,9 +321,14 @@ def write_landing_files(
     orders = to_orders(lazy).collect()
     if orders.height == 0:
         raise ContractError(path.name, "non_empty", "the file has no data rows")
-    write_atomically(catalogue_lines(lazy).collect(), lines_dir / f"{stem}.parquet")
-    every_file = pl.scan_parquet(sorted(lines_dir.glob("*.parquet")))
+    lines = catalogue_lines(lazy).collect()
+    lines_path = lines_dir / f"{stem}.parquet"
+    earlier = sorted(p for p in lines_dir.glob("*.parquet") if p != lines_path)
+    every_file = pl.concat([*(pl.scan_parquet(p) for p in earlier), lines.lazy()])
     catalogue = to_products(every_file, non_product_pattern, active_window_days).collect()
+    if check_catalogue is not None:
+        check_catalogue(catalogue, f"orders/{orders_path.name}")
+    write_atomically(lines, lines_path)
     write_atomically(catalogue, products_path)
     write_atomically(orders, orders_path)
     return orders_path, products_path

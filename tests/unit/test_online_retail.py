@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -238,6 +239,44 @@ def test_two_files_share_one_catalogue_as_one_file_would(tmp_path: Path) -> None
     assert got == expected and len(got) > 1_000
     landing = tmp_path / "two" / "landing"
     assert sorted(p.name for p in (landing / "products").iterdir()) == ["online_retail.parquet"]
+
+
+def test_a_catalogue_missing_the_products_of_files_mapped_before_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Each catalogue is derived from the catalogue lines of every file mapped so far
+    (landing/online_retail/). Cleared with the loaded files, the next file's catalogue
+    replaced the loaded one without the earlier products, and their order lines were
+    quarantined as unknown_sku. The mapping is now refused, writing nothing, until the
+    earlier file is mapped again."""
+    from nightshift.errors import ContractError
+    from tasks.landing import map_online_retail
+
+    lines = sample(tmp_path, rows=6_000)
+    cut = lines["InvoiceDate"].sort()[3_000]
+    first, second = tmp_path / "y1.parquet", tmp_path / "y2.parquet"
+    lines.filter(pl.col("InvoiceDate") < cut).write_parquet(first)
+    lines.filter(pl.col("InvoiceDate") >= cut).write_parquet(second)
+    home = tmp_path / "home"
+    settings = settings_at(home)
+    map_online_retail.fn(settings, first)
+    loaded = ingest_landing.fn(settings, "run-1")
+    catalogue = home / "landing" / "products" / "online_retail.parquet"
+    before = catalogue.read_bytes()
+
+    shutil.rmtree(home / "landing" / "online_retail")  # cleared with the loaded files
+    with pytest.raises(ContractError, match=r"lacks [\d,]+ products that loaded orders sell .*"
+                       r"orders/y1\.parquet.*\(rule: keeps_sold_products\)"):  # fmt: skip
+        map_online_retail.fn(settings, second)
+    assert catalogue.read_bytes() == before
+    assert sorted(p.name for p in (home / "landing" / "orders").iterdir()) == ["y1.parquet"]
+    assert list((home / "landing" / "online_retail").iterdir()) == []
+
+    map_online_retail.fn(settings, first)  # its catalogue lines again
+    map_online_retail.fn(settings, second)
+    both = ingest_landing.fn(settings, "run-2")
+    assert "unknown_sku" not in both.quarantined_by_reason.get("orders", {})
+    assert both.audit["orders"]["rows_staged"] > loaded.audit["orders"]["rows_staged"]
 
 
 def test_the_ii_workbook_is_read_sheet_after_sheet(tmp_path: Path) -> None:
