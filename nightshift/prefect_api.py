@@ -147,30 +147,41 @@ def detached_server_class() -> type:
     from prefect.server.api import server as server_module
 
     class DetachedServer(server_module.SubprocessASGIServer):
+        records: Path | None = None  # where to record each server process started
+
         def _run_uvicorn_command(self) -> subprocess.Popen:
             module_subprocess = server_module.subprocess
             server_module.subprocess = _NewSessionSubprocess()
             try:
-                return super()._run_uvicorn_command()
+                process = super()._run_uvicorn_command()
             finally:
                 server_module.subprocess = module_subprocess
+            if self.records is not None:  # at once: a kill during the start-up wait is covered
+                record_server(self.records, process.pid, self.port)
+            return process
 
     return DetachedServer
 
 
-def ephemeral_server() -> object:
+def ephemeral_server(records: Path) -> object:
     """The process's ephemeral API server: the one Prefect's clients use (registered under
-    Prefect's default key), made a detached one if none was made yet."""
+    Prefect's default key), made a detached one that records its processes under `records`
+    if none was made yet."""
     from prefect.server.api.server import SubprocessASGIServer
 
     existing = SubprocessASGIServer._instances.get(None)
-    return existing if existing is not None else detached_server_class()()
+    if existing is not None:
+        return existing
+    server = detached_server_class()()
+    server.records = records
+    return server
 
 
 @contextlib.contextmanager
 def ephemeral_api_starting(records: Path) -> Iterator[None]:
     """Start the ephemeral API (when no PREFECT_API_URL is configured) for the body to
-    overlap with, record it under `records`, and wait for it to answer when the body is done.
+    overlap with, recording its process under `records`, and wait for it to answer when the
+    body is done.
 
     A failed start is not raised here: the flow's own call starts it again and fails with
     Prefect's message. When the body raises, it is not waited for; Prefect registered an
@@ -181,13 +192,11 @@ def ephemeral_api_starting(records: Path) -> Iterator[None]:
     if PREFECT_API_URL.value():
         yield
         return
-    server = ephemeral_server()  # imports Prefect's server module before the thread starts
+    server = ephemeral_server(records)  # imports Prefect's server module before the thread
 
     def start() -> None:
         with contextlib.suppress(Exception):
             server.start()
-            if server.server_process is not None:
-                record_server(records, server.server_process.pid, server.port)
 
     thread = threading.Thread(target=start, name="prefect-api-start", daemon=True)
     thread.start()
