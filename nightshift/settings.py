@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         description="A night stops before modelling when its newest order is older than this "
         "(a stalled feed, or historical data run without --as-of); 0 turns the check off.",
     )
+    landing_settle_seconds: float = Field(
+        0,
+        ge=0,
+        description="A landing file modified less than this many seconds before an ingest "
+        "waits for the next one (an upload that may still be under way); 0: none waits.",
+    )
     max_quarantine_share: float = Field(
         0.5,
         gt=0,

@@ -154,6 +154,28 @@ def discover_landing(landing_dir: Path) -> list[LandingFile]:
     ]
 
 
+def settled_files(
+    landing: list[LandingFile], settle_seconds: float, now: float | None = None
+) -> tuple[list[LandingFile], dict[str, str]]:
+    """The landing files modified at least `settle_seconds` ago, and why each other one
+    waits (by landing path): an upload that stalls mid-file is not seen changing while it
+    is read (`require_unchanged`), only by its age."""
+    if settle_seconds <= 0:
+        return landing, {}
+    now = time.time() if now is None else now
+    settled, waiting = [], {}
+    for item in landing:
+        age = now - item.signature[1] / 1e9 if item.signature else settle_seconds
+        if age >= settle_seconds:
+            settled.append(item)
+        else:
+            waiting[item.source_file] = (
+                f"modified {max(age, 0):.0f} s ago, under NIGHTSHIFT_LANDING_SETTLE_SECONDS "
+                f"({settle_seconds:g}): it waits for the next ingest"
+            )
+    return settled, waiting
+
+
 def files_to_load(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -729,14 +751,15 @@ def ingest_landing(
         NightshiftError: no orders have been loaded (orders are the one required table), or
             a file to forget was not loaded or is still in landing/.
     """
-    landing = discover_landing(settings.landing_dir)
+    discovered = discover_landing(settings.landing_dir)
+    landing, settling = settled_files(discovered, settings.landing_settle_seconds)
     summary = IngestSummary(
-        run_id=run_id, files_not_read=contract.files_not_read(settings.landing_dir)
+        run_id=run_id, files_not_read={**contract.files_not_read(settings.landing_dir), **settling}
     )
     for path, why in summary.files_not_read.items():
         task_logger(__name__).warning("landing/%s is not read: %s", path, why)
     with open_warehouse(settings) as con:
-        forgotten = files_to_forget(con, landing, forget)
+        forgotten = files_to_forget(con, discovered, forget)
         pending = files_to_load(con, settings, landing, full_refresh)
         check_headers(pending)
         loaded_at = datetime.now(UTC)
@@ -784,7 +807,7 @@ def ingest_landing(
             raise
         prune_archive(con, settings)
         summary.files_unchanged = len(landing) - len(pending)
-        summary.files_only_archived = only_archived(con, landing)
+        summary.files_only_archived = only_archived(con, discovered)
         if summary.files_only_archived:
             task_logger(__name__).info(
                 "%d loaded file(s) no longer in landing/ (%s): their rows stay, read from "

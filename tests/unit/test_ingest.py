@@ -250,6 +250,35 @@ def test_a_file_still_being_written_waits_for_the_next_ingest(
     assert archived_rows(tiny_home, "orders/late-export.csv").height == 3 + 1
 
 
+def test_under_a_settle_window_a_freshly_modified_file_waits(tiny_home: Path) -> None:
+    """An upload that stalls mid-file is not seen changing while it is read; with
+    NIGHTSHIFT_LANDING_SETTLE_SECONDS a file modified that recently waits for the next
+    ingest (its loaded version, if any, stays) and the rest load."""
+    import os
+    import time
+
+    hour_ago = time.time() - 3600
+    for path in (tiny_home / "landing").rglob("*.csv"):
+        os.utime(path, (hour_ago, hour_ago))
+    first = ingest_landing.fn(settings_at(tiny_home, landing_settle_seconds=600), "run-1")
+    assert first.files_not_read == {}
+    corrected = sorted((tiny_home / "landing" / "orders").glob("*.csv"))[2]
+    before = archived_rows(tiny_home, f"orders/{corrected.name}")
+    frame = pl.read_csv(corrected, infer_schema=False)
+    frame.head(frame.height - 5).write_csv(corrected)  # arriving now, maybe not whole yet
+
+    waiting = ingest_landing.fn(settings_at(tiny_home, landing_settle_seconds=600), "run-2")
+    (why,) = waiting.files_not_read.values()
+    assert set(waiting.files_not_read) == {f"orders/{corrected.name}"}
+    assert "under NIGHTSHIFT_LANDING_SETTLE_SECONDS (600): it waits" in why
+    assert waiting.files_loaded == [] and waiting.files_only_archived == []
+    assert archived_rows(tiny_home, f"orders/{corrected.name}").equals(before)
+
+    settled = ingest_landing.fn(settings_at(tiny_home, landing_settle_seconds=0), "run-3")
+    assert settled.files_loaded == [f"orders/{corrected.name}"]
+    assert archived_rows(tiny_home, f"orders/{corrected.name}").height == frame.height - 5
+
+
 def write_resent_files(landing: Path) -> None:
     """Files that repeat earlier ones, as a shop's export that sends some lines twice does:
     exact copies and lines that reuse a key with other values. `2023-12_resent.csv` sorts
