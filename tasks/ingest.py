@@ -155,14 +155,14 @@ def discover_landing(landing_dir: Path) -> list[LandingFile]:
 
 
 def settled_files(
-    landing: list[LandingFile], settle_seconds: float, now: float | None = None
+    landing: list[LandingFile], settle_seconds: float
 ) -> tuple[list[LandingFile], dict[str, str]]:
     """The landing files modified at least `settle_seconds` ago, and why each other one
     waits (by landing path): an upload that stalls mid-file is not seen changing while it
     is read (`require_unchanged`), only by its age."""
     if settle_seconds <= 0:
         return landing, {}
-    now = time.time() if now is None else now
+    now = time.time()
     settled, waiting = [], {}
     for item in landing:
         age = now - item.signature[1] / 1e9 if item.signature else settle_seconds
