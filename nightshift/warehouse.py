@@ -185,6 +185,15 @@ def loaded_files_in(con: duckdb.DuckDBPyConnection, table: str | None = None) ->
     )
 
 
+def loaded_archive_files(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Each loaded file's current archive copy (relative to the home), by the file's name
+    relative to landing/; the version a reload replaces."""
+    return {
+        source_file: archive_file
+        for source_file, _, archive_file, _ in query_sql(con, "raw/loaded_digests.sql")
+    }
+
+
 def loaded_source_files(settings: Settings, table: str | None = None) -> list[str]:
     """`loaded_files_in` the home's warehouse, read-only; empty without one. A shop may clear
     its landing folder once files are loaded, so an empty folder is not an empty shop."""

@@ -53,6 +53,7 @@ from nightshift.files import written_atomically
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import (
+    loaded_archive_files,
     loaded_files_in,
     open_warehouse,
     query_sql,
@@ -770,10 +771,7 @@ def ingest_landing(
                 run_sql(con, "raw/forget_file.sql", {"source_file": source_file})
                 task_logger(__name__).info("forgot %s: its rows leave staging", source_file)
                 summary.files_forgotten.append(source_file)
-            archived_before = {
-                source_file: archive_file
-                for source_file, _, archive_file, _ in query_sql(con, "raw/loaded_digests.sql")
-            }
+            archived_before = loaded_archive_files(con)
             report = progress_reporter(f"loading {len(pending)} landing files", len(pending))
             for done, item in enumerate(pending, start=1):
                 try:
@@ -783,11 +781,11 @@ def ingest_landing(
                     task_logger(__name__).warning(
                         "landing/%s is not read: %s", item.source_file, CHANGED_WHILE_READ
                     )
-                    report(done)
-                    continue
-                check_order_keys_kept(con, settings, item, archived_before.get(item.source_file))
-                task_logger(__name__).info("loaded %s: %d rows", item.source_file, rows)
-                summary.files_loaded.append(item.source_file)
+                else:
+                    old_archive = archived_before.get(item.source_file)
+                    check_order_keys_kept(con, settings, item, old_archive)
+                    task_logger(__name__).info("loaded %s: %d rows", item.source_file, rows)
+                    summary.files_loaded.append(item.source_file)
                 report(done)
             has_catalogue = bool(query_sql(con, "raw/has_catalogue.sql")[0][0])
             summary.staging_judged = judge_staging(

@@ -18,7 +18,13 @@ from nightshift.errors import ContractError
 from nightshift.online_retail import CATALOGUE_FILE, CATALOGUE_LINES_DIR, write_landing_files
 from nightshift.runlog import task_logger
 from nightshift.settings import Settings
-from nightshift.warehouse import open_warehouse, orders_present, query_sql, registered_frames
+from nightshift.warehouse import (
+    loaded_archive_files,
+    open_warehouse,
+    orders_present,
+    query_sql,
+    registered_frames,
+)
 
 
 @task(name="generate-shop", cache_policy=NO_CACHE)
@@ -74,10 +80,7 @@ def require_sold_products_kept(
     if not settings.warehouse_path.exists():
         return
     with open_warehouse(settings, read_only=True) as con:
-        archived = {
-            source_file: archive_file
-            for source_file, _, archive_file, _ in query_sql(con, "raw/loaded_digests.sql")
-        }.get(f"products/{CATALOGUE_FILE}")
+        archived = loaded_archive_files(con).get(f"products/{CATALOGUE_FILE}")
         if archived is None or not (settings.home / archived).exists():
             return
         with registered_frames(con, {"new_catalogue": catalogue.select("sku")}):
