@@ -33,7 +33,7 @@ from pathlib import Path
 import polars as pl
 
 from nightshift.errors import ContractError
-from nightshift.files import open_bytes
+from nightshift.files import gzip_damage_named, open_bytes
 from nightshift.online_retail import CATALOGUE_LINES_DIR
 
 # Landing formats by how a file's name ends (lower-cased). Gzip-compressed CSV is how many
@@ -329,8 +329,9 @@ def scan_checked(
     if path.stat().st_size == 0:
         raise ContractError(source_file, "non_empty", "the file is empty (0 bytes)")
     try:
-        lazy = scan_source(path)
-        schema = lazy.collect_schema()
+        with gzip_damage_named(path, source_file):
+            lazy = scan_source(path)
+            schema = lazy.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise ContractError(source_file, "readable", f"cannot be read: {exc}") from exc
     if not schema and landing_format(path) == "csv":
@@ -397,7 +398,7 @@ def read_landing_file(path: Path, contract: TableContract, source_file: str) -> 
             cannot be parsed.
     """
     lazy = landing_rows(path, contract, source_file)
-    with parse_errors_named(source_file):
+    with gzip_damage_named(path, source_file), parse_errors_named(source_file):
         frame = lazy.collect()
     require_rows(frame.height, source_file)
     return frame

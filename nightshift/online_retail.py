@@ -50,7 +50,7 @@ from pathlib import Path
 import polars as pl
 
 from nightshift.errors import ContractError
-from nightshift.files import open_bytes, written_atomically
+from nightshift.files import gzip_damage_named, open_bytes, written_atomically
 
 SOURCE_TIMEZONE = "Europe/London"
 CATALOGUE_LINES_DIR = "online_retail"  # under landing/: what each file's catalogue came from
@@ -312,16 +312,17 @@ def write_landing_files(
         raise ContractError(str(path), "readable", "no such file")
     name = path.name[: -len(".gz")] if path.name.lower().endswith(".gz") else path.name
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(name).stem)
-    lazy = scan_online_retail(path)
     orders_path = landing_dir / "orders" / f"{stem}.parquet"
     lines_dir = landing_dir / CATALOGUE_LINES_DIR
     products_path = landing_dir / "products" / CATALOGUE_FILE
     for folder in (orders_path.parent, lines_dir, products_path.parent):
         folder.mkdir(parents=True, exist_ok=True)
-    orders = to_orders(lazy).collect()
+    with gzip_damage_named(path, path.name):
+        lazy = scan_online_retail(path)
+        orders = to_orders(lazy).collect()
+        lines = catalogue_lines(lazy).collect()
     if orders.height == 0:
         raise ContractError(path.name, "non_empty", "the file has no data rows")
-    lines = catalogue_lines(lazy).collect()
     lines_path = lines_dir / f"{stem}.parquet"
     earlier = sorted(p for p in lines_dir.glob("*.parquet") if p != lines_path)
     every_file = pl.concat([*(pl.scan_parquet(p) for p in earlier), lines.lazy()])

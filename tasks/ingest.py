@@ -48,8 +48,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from nightshift import contract
+from nightshift.contract import Unparsed
 from nightshift.errors import ContractError, NightshiftError
-from nightshift.files import written_atomically
+from nightshift.files import gzip_damage_named, written_atomically
 from nightshift.runlog import progress_reporter, task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import (
@@ -285,18 +286,32 @@ def check_order_keys_kept(
         )
 
 
-def check_headers(landing: list[LandingFile]) -> None:
+def check_headers(landing: list[LandingFile]) -> list[LandingFile]:
     """Apply the file-level contract rules to every file before anything is loaded, and log
     the columns each file has beyond the contract's: they are ignored, and a renamed
-    optional column (channel sent as sales_channel) shows there rather than as nulls."""
+    optional column (channel sent as sales_channel) shows there rather than as nulls.
+
+    Returns the files that broke a rule while they changed: an upload caught in its first
+    bytes, which waits for the next ingest rather than fails the night.
+    """
+    changing: list[LandingFile] = []
     for item in landing:
-        _, schema, mapping = contract.scan_checked(
-            item.path, contract.CONTRACTS[item.table], item.source_file
-        )
+        try:
+            _, schema, mapping = contract.scan_checked(
+                item.path, contract.CONTRACTS[item.table], item.source_file
+            )
+        except ContractError:
+            try:
+                require_unchanged(item)
+            except FileChangedWhileRead:
+                changing.append(item)
+                continue
+            raise
         if extra := [name for name in schema.names() if name not in mapping.values()]:
             task_logger(__name__).info(
                 "%s: columns not in the contract, ignored: %s", item.source_file, ", ".join(extra)
             )
+    return changing
 
 
 def raw_columns(table: str) -> list[str]:
@@ -358,7 +373,7 @@ def write_batches_atomically(batches: Iterator[pl.DataFrame], path: Path, empty_
                 writer.close()
 
 
-def unparsed_frame(unparsed: list[contract.Unparsed]) -> pl.DataFrame:
+def unparsed_frame(unparsed: list[Unparsed]) -> pl.DataFrame:
     """The unparsed records of a file, as raw/record_unparsed_rows.sql reads them."""
     schema = {"source_row": pl.Int64, "reason": pl.String, "detail": pl.String, "text": pl.String}
     return pl.DataFrame([asdict(u) for u in unparsed], schema=schema)
@@ -381,6 +396,42 @@ def empty_archive_file(settings: Settings, table: str) -> Path:
     return path
 
 
+def write_archive_file(settings: Settings, item: LandingFile, archive_path: Path) -> list[Unparsed]:
+    """Write one landing file's rows as they arrived to its archive file; returns the records
+    that are not rows.
+
+    A CSV file that Polars refuses is read again record by record: its rows are archived as
+    usual and the records that are not rows are returned, to be quarantined.
+    """
+    table_contract = contract.CONTRACTS[item.table]
+    rows = contract.landing_rows(item.path, table_contract, item.source_file)
+    try:
+        with contract.parse_errors_named(item.source_file):
+            write_parquet_atomically(
+                with_source_file(rows, item.table, item.source_file), archive_path
+            )
+        return []
+    except ContractError:
+        if contract.landing_format(item.path) != "csv":
+            raise
+    # a record Polars cannot parse fails the whole file there: read it record by record and
+    # keep the records that are not rows for the quarantine
+    task_logger(__name__).warning(
+        "%s: the fast CSV reader refused the file; reading it record by record", item.source_file
+    )
+    unparsed: list[Unparsed] = []
+
+    def rows_keeping_unparsed() -> Iterator[pl.DataFrame]:
+        for batch in contract.read_csv_tolerantly(item.path, table_contract, item.source_file):
+            unparsed.extend(batch.unparsed)
+            yield with_source_file(batch.rows, item.table, item.source_file)
+
+    write_batches_atomically(
+        rows_keeping_unparsed(), archive_path, empty_archive_file(settings, item.table)
+    )
+    return unparsed
+
+
 def archive_raw_file(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -389,42 +440,23 @@ def archive_raw_file(
     loaded_at: datetime,
 ) -> int:
     """Archive one landing file's rows as they arrived and record it as the file's current
-    content, replacing an earlier version; returns the rows loaded.
-
-    A CSV file that Polars refuses is read again record by record: its rows are archived as
-    usual and the records that are not rows go to meta.unparsed_rows, to be quarantined.
+    content, replacing an earlier version; returns the rows loaded (and records quarantined
+    as unparsed: `write_archive_file`).
 
     Raises:
-        ContractError: the file cannot be parsed, or has a header but no data rows.
+        ContractError: the file cannot be parsed (a gzip file cut short among them), or has a
+            header but no data rows.
+        FileChangedWhileRead: the file changed while it was read, a parse failure included.
     """
-    table_contract = contract.CONTRACTS[item.table]
-    rows = contract.landing_rows(item.path, table_contract, item.source_file)
     archive_file = archive_file_for(item)
     archive_path = settings.home / archive_file
-    unparsed: list[contract.Unparsed] = []
     try:
-        with contract.parse_errors_named(item.source_file):
-            write_parquet_atomically(
-                with_source_file(rows, item.table, item.source_file), archive_path
-            )
+        with gzip_damage_named(item.path, item.source_file):
+            unparsed = write_archive_file(settings, item, archive_path)
     except ContractError:
-        if contract.landing_format(item.path) != "csv":
-            raise
-        # a record Polars cannot parse fails the whole file there: read it record by record
-        # and keep the records that are not rows for the quarantine
-        task_logger(__name__).warning(
-            "%s: the fast CSV reader refused the file; reading it record by record",
-            item.source_file,
-        )
-
-        def rows_keeping_unparsed() -> Iterator[pl.DataFrame]:
-            for batch in contract.read_csv_tolerantly(item.path, table_contract, item.source_file):
-                unparsed.extend(batch.unparsed)
-                yield with_source_file(batch.rows, item.table, item.source_file)
-
-        write_batches_atomically(
-            rows_keeping_unparsed(), archive_path, empty_archive_file(settings, item.table)
-        )
+        # a file still being written reads as cut short: it waits rather than fails the night
+        require_unchanged(item)
+        raise
     try:
         require_unchanged(item)  # before the version it replaces is forgotten
     except FileChangedWhileRead:
@@ -736,6 +768,14 @@ def judge_staging(
     return "all files" if changed is None else "changed files"
 
 
+def wait_for_next_ingest(summary: IngestSummary, item: LandingFile) -> None:
+    """Name a file that changed while it was read as not read: it loads next time."""
+    summary.files_not_read[item.source_file] = CHANGED_WHILE_READ
+    task_logger(__name__).warning(
+        "landing/%s is not read: %s", item.source_file, CHANGED_WHILE_READ
+    )
+
+
 @task(name="ingest", cache_policy=NO_CACHE, **IO_RETRY)
 def ingest_landing(
     settings: Settings, run_id: str, full_refresh: bool = False, forget: Sequence[str] = ()
@@ -762,7 +802,10 @@ def ingest_landing(
     with open_warehouse(settings) as con:
         forgotten = files_to_forget(con, discovered, forget)
         pending = files_to_load(con, settings, landing, full_refresh)
-        check_headers(pending)
+        summary.files_unchanged = len(landing) - len(pending)
+        for item in check_headers(pending):
+            pending.remove(item)
+            wait_for_next_ingest(summary, item)
         loaded_at = datetime.now(UTC)
         con.execute("begin transaction")
         try:
@@ -777,10 +820,7 @@ def ingest_landing(
                 try:
                     rows = archive_raw_file(con, settings, item, run_id, loaded_at)
                 except FileChangedWhileRead:
-                    summary.files_not_read[item.source_file] = CHANGED_WHILE_READ
-                    task_logger(__name__).warning(
-                        "landing/%s is not read: %s", item.source_file, CHANGED_WHILE_READ
-                    )
+                    wait_for_next_ingest(summary, item)
                 else:
                     old_archive = archived_before.get(item.source_file)
                     check_order_keys_kept(con, settings, item, old_archive)
@@ -804,7 +844,6 @@ def ingest_landing(
             con.execute("rollback")
             raise
         prune_archive(con, settings)
-        summary.files_unchanged = len(landing) - len(pending)
         summary.files_only_archived = only_archived(con, discovered)
         if summary.files_only_archived:
             task_logger(__name__).info(

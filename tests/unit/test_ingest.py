@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import re
 import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -13,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nightshift.errors import ContractError, NightshiftError
+from nightshift.files import gzip_damage_named
 from nightshift.generator import REASONS, DirtyMix, Profile, generate_shop
 from nightshift.warehouse import open_warehouse
 from tasks.ingest import ChangedFiles, StagingBuild, changed_archive_files, ingest_landing
@@ -502,6 +505,91 @@ def test_a_file_found_bad_while_archiving_loads_nothing_and_leaves_no_archive(
     assert sorted(p.name for p in (tiny_home / "raw").rglob("*")) == archive_before
 
 
+def gzip_cut_short(data: bytes) -> bytes:
+    """gzip data as an upload or copy cut off halfway leaves it."""
+    packed = gzip.compress(data, mtime=0)
+    return packed[: len(packed) // 2]
+
+
+def gzip_with_a_bad_checksum(data: bytes) -> bytes:
+    """gzip data whose every byte of text is there but whose CRC does not match it."""
+    packed = bytearray(gzip.compress(data, mtime=0))
+    packed[-8] ^= 0xFF  # the trailer's CRC-32
+    return bytes(packed)
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (gzip_cut_short, r"its gzip data ends early, after [\d,]+ bytes of text"),
+        (gzip_with_a_bad_checksum, r"its gzip data is damaged \(CRC check failed"),
+    ],
+)
+def test_a_damaged_gzip_file_loads_nothing_and_names_its_damage(
+    tiny_home: Path, damage, says: str
+) -> None:
+    """A .csv.gz cut short reads fine up to where it stops, so its header passes; the readers
+    used to fail deep in the file with a bare 'unexpected end of file' that named neither
+    the file nor the fault (and the CLI printed a traceback)."""
+    ingest_landing.fn(settings_at(tiny_home), "run-1")
+    before = warehouse_checksums(tiny_home)
+    orders = tiny_home / "landing" / "orders"
+    text = sorted(orders.glob("*.csv"))[0].read_bytes()
+    (orders / "zz_upload.csv.gz").write_bytes(damage(text))
+    with pytest.raises(ContractError, match=r"^orders/zz_upload.csv.gz: cannot be read: ") as err:
+        ingest_landing.fn(settings_at(tiny_home), "run-2")
+    assert re.search(says, str(err.value)) and str(err.value).endswith("(rule: readable)")
+    assert warehouse_checksums(tiny_home) == before
+
+
+def test_a_gzip_file_still_being_uploaded_waits_instead_of_failing(
+    tiny_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A .csv.gz read while its upload goes on reads as cut short (Polars decompresses the
+    whole file to read its header). That is the upload's doing, not the file's: it waits for
+    the next ingest like any file that changes while it is read, and the rest loads. The
+    uploader is simulated by writing the rest of the file once its header has been read."""
+    from nightshift import contract
+
+    ingest_landing.fn(settings_at(tiny_home), "run-1")
+    orders = tiny_home / "landing" / "orders"
+    whole = gzip.compress(sorted(orders.glob("*.csv"))[0].read_bytes(), mtime=0)
+    uploading = orders / "zz_upload.csv.gz"
+    uploading.write_bytes(whole[: len(whole) // 2])
+    (tiny_home / "landing" / "events" / "new.csv").write_text(
+        "user_id,session_id,sku,event_type,ts\nC1,S1,SKU000001,view,2024-06-30 10:00:00\n"
+    )
+    scan_checked = contract.scan_checked
+
+    def scan_while_the_upload_goes_on(path: Path, *args):  # noqa: ANN202
+        try:
+            return scan_checked(path, *args)
+        finally:
+            if path == uploading and uploading.stat().st_size < len(whole):
+                uploading.write_bytes(whole)  # the rest arrives while it is read
+
+    monkeypatch.setattr(contract, "scan_checked", scan_while_the_upload_goes_on)
+    summary = ingest_landing.fn(settings_at(tiny_home), "run-2")
+    assert summary.files_loaded == ["events/new.csv"]
+    assert "changed while it was read" in summary.files_not_read["orders/zz_upload.csv.gz"]
+    done = ingest_landing.fn(settings_at(tiny_home), "run-3")
+    assert done.files_loaded == ["orders/zz_upload.csv.gz"]
+    assert done.files_not_read == {}
+
+
+def test_an_io_error_of_a_whole_gzip_file_is_not_blamed_on_it(tmp_path: Path) -> None:
+    """Only a file read again and found damaged is named as damaged: a full disk while its
+    archive copy is written stays the error it is."""
+    path = tmp_path / "orders.csv.gz"
+    path.write_bytes(gzip.compress(b"order_id\n1\n"))
+    with (
+        pytest.raises(OSError, match="No space left") as err,
+        gzip_damage_named(path, "orders.csv.gz"),
+    ):
+        raise OSError(28, "No space left on device")
+    assert not isinstance(err.value, ContractError)
+
+
 def write_orders(path: Path, rows: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     header = "order_id,line_no,customer_id,sku,quantity,unit_price,ordered_at,country,channel"
@@ -663,9 +751,7 @@ def test_gzipped_landing_files_judge_as_their_plain_copies(tiny_home: Path, tmp_
     packed = tmp_path / "packed"
     shutil.copytree(tiny_home, packed)
     for path in sorted((packed / "landing").glob("*/*.csv")):
-        path.with_name(path.name + ".gz").write_bytes(
-            __import__("gzip").compress(path.read_bytes())
-        )
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
         path.unlink()
     (packed / "landing" / "orders" / "returns.xlsx").write_bytes(b"PK")
     plain = ingest_landing.fn(settings_at(tiny_home), "run-1")

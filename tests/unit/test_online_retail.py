@@ -185,6 +185,24 @@ def test_a_windows_1252_export_keeps_its_pound_signs(tmp_path: Path, name: str) 
     assert names == ["GIFT VOUCHER £10", "MUG"]
 
 
+def test_a_gzip_file_cut_short_is_refused_by_name(tmp_path: Path) -> None:
+    """Python's gzip raises EOFError at a cut-short file's end, which the CLI (click) took
+    for Ctrl-D: it printed "Aborted." and nothing else."""
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+    lines = [header] + [
+        f"{n},{10000 + n % 97},MUG {n % 97},1,2011-07-01 10:00:00,1.0,12346,United Kingdom"
+        for n in range(20_000)
+    ]
+    packed = gzip.compress("\n".join(lines).encode(), mtime=0)
+    path = tmp_path / "retail.csv.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(
+        ContractError, match=r"^retail.csv.gz: cannot be read: its gzip data ends early"
+    ):
+        write_landing_files(path, tmp_path / "landing", DEFAULT_NON_PRODUCT_SKU_PATTERN, 90)
+    assert not list((tmp_path / "landing").rglob("*.parquet"))
+
+
 def test_exact_copies_share_a_line_number_and_distinct_lines_do_not() -> None:
     frame = pl.LazyFrame(
         {
