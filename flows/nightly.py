@@ -315,6 +315,30 @@ def degraded_if_any_failed(
     )
 
 
+def record_failed_night(
+    settings: Settings, run_id: str, mlflow_run_id: str | None, exc: BaseException
+) -> None:
+    """Record a failed night in `runs` and close its MLflow run, as far as each can be done.
+
+    What failed the night can fail its records too: a full disk stops MLflow's SQLite
+    store as well. An error there used to replace the night's own, so the run ended with
+    'could not set a tag' instead of what went wrong; it is logged instead."""
+    records = {
+        "runs": lambda: close_run(
+            settings, run_id, "failed", mlflow_run_id, error=failure_text(exc)
+        )
+    }
+    if mlflow_run_id:
+        records["MLflow"] = lambda: finish_parent_run(settings, mlflow_run_id, "failed")
+    for where, record in records.items():
+        try:
+            record()
+        except Exception as failure:  # noqa: BLE001 - the night's own error is the one raised
+            get_run_logger().error(
+                "could not record the failed night in %s: %s", where, failure_text(failure)
+            )
+
+
 def run_night(
     settings: Settings,
     day: date,
@@ -376,9 +400,7 @@ def run_night(
         )
     except BaseException as exc:
         stop_the_work_of(flow_run_id)  # branches still running on the flow's thread pool
-        close_run(settings, run_id, "failed", mlflow_run_id, error=failure_text(exc))
-        if mlflow_run_id:
-            finish_parent_run(settings, mlflow_run_id, "failed")
+        record_failed_night(settings, run_id, mlflow_run_id, exc)
         raise
     try:  # the champion is the model behind the published tables: moved only now
         champions = promote_champions(settings, branches)

@@ -156,34 +156,38 @@ def publish_marts(
     tmp.unlink(missing_ok=True)
     tonight = [*built, "runs"]
     staged: list[Path] = []
-    with open_warehouse(settings) as con:
-        settled = settle_partitions(con, settings)
-        if settled:
-            task_logger(__name__).warning("export partitions a failed run left: %s", settled)
-        warehouse_db = query_sql(con, "schema/database_name.sql")[0][0]
-        run_sql(con, "marts/runs.sql")
-        copy_comments(con, (warehouse_db, "meta", "runs"), (warehouse_db, "marts", "runs"))
-        for table in built:
-            if table in tables.DATED_MARTS:
-                staged.append(stage_partition(con, settings, table, as_of, run_id))
-        run_sql(con, "publish/attach_new.sql", {"path": str(tmp)})
-        try:
-            for table in tonight:
-                schema, name = tables.MARTS[table].name.split(".")
-                con.table(tables.MARTS[table].name).create("published.main." + table)
-                copy_comments(con, (warehouse_db, schema, name), ("published", "main", table))
-            carried = carry_over(con, previous_marts(settings), set(tonight))
-            for table in carried:
-                if table in (stale or {}):
-                    flag_stale(con, table, stale[table], as_of)
-            for table in tables.DATED_MARTS:
-                partitions = settings.exports_dir / table
-                if any(partitions.glob(str(HISTORY_GLOB))):
-                    create_history_view(con, table, partitions / HISTORY_GLOB)
-        finally:
-            run_sql(con, "publish/detach_new.sql")
-    identity = keep_own_copy(settings, tmp)
-    os.replace(tmp, final)  # the commit: the marts, then their partitions
+    try:
+        with open_warehouse(settings) as con:
+            settled = settle_partitions(con, settings)
+            if settled:
+                task_logger(__name__).warning("export partitions a failed run left: %s", settled)
+            warehouse_db = query_sql(con, "schema/database_name.sql")[0][0]
+            run_sql(con, "marts/runs.sql")
+            copy_comments(con, (warehouse_db, "meta", "runs"), (warehouse_db, "marts", "runs"))
+            for table in built:
+                if table in tables.DATED_MARTS:
+                    staged.append(stage_partition(con, settings, table, as_of, run_id))
+            run_sql(con, "publish/attach_new.sql", {"path": str(tmp)})
+            try:
+                for table in tonight:
+                    schema, name = tables.MARTS[table].name.split(".")
+                    con.table(tables.MARTS[table].name).create("published.main." + table)
+                    copy_comments(con, (warehouse_db, schema, name), ("published", "main", table))
+                carried = carry_over(con, previous_marts(settings), set(tonight))
+                for table in carried:
+                    if table in (stale or {}):
+                        flag_stale(con, table, stale[table], as_of)
+                for table in tables.DATED_MARTS:
+                    partitions = settings.exports_dir / table
+                    if any(partitions.glob(str(HISTORY_GLOB))):
+                        create_history_view(con, table, partitions / HISTORY_GLOB)
+            finally:
+                run_sql(con, "publish/detach_new.sql")
+        identity = keep_own_copy(settings, tmp)
+        os.replace(tmp, final)  # the commit: the marts, then their partitions
+    except BaseException:
+        discard_unpublished(settings, tmp, run_id)
+        raise
     drop_other_copies(settings, identity)
     for partition in staged:
         try:
@@ -193,6 +197,21 @@ def publish_marts(
                 "%s stays hidden until the next publish: %s", partition, exc
             )
     return sorted({*tonight, *carried})
+
+
+def discard_unpublished(settings: Settings, tmp: Path, run_id: str) -> None:
+    """Delete what a publish that failed before its rename wrote: the new marts file (and its
+    WAL), a partial own copy of it and the run's hidden partitions. The next publish would
+    replace them, but a disk that filled up is the likeliest reason a publish fails, and on
+    `large` the new marts alone are hundreds of MB. (A killed run cannot do this: the next
+    publish does, `settle_partitions`.)"""
+    for path in (tmp, tmp.with_name(tmp.name + ".wal")):
+        path.unlink(missing_ok=True)
+    for partial in settings.published_copy_dir.glob(".marts-*.duckdb.tmp"):
+        partial.unlink(missing_ok=True)
+    for table in tables.DATED_MARTS:
+        for staged in (settings.exports_dir / table).glob(f".as_of=*.{run_id}.tmp"):
+            shutil.rmtree(staged, ignore_errors=True)
 
 
 def attach_previous(con: duckdb.DuckDBPyConnection, path: Path) -> None:

@@ -289,6 +289,30 @@ def test_a_night_that_fails_to_publish_moves_no_champion(
     )
 
 
+def test_a_night_whose_failure_cannot_be_logged_to_mlflow_still_ends_with_its_own_error(
+    nightly_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk fails MLflow's SQLite store too. Closing the MLflow run of a failed night
+    then raised, and the night ended with MLflow's error instead of its own."""
+    import flows.nightly
+
+    def disk_full(*args: object, **kwargs: object) -> list[str]:
+        raise OSError(28, "No space left on device")
+
+    def store_full(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("(sqlite3.OperationalError) database or disk is full")
+
+    monkeypatch.setattr(flows.nightly, "publish_marts", disk_full)
+    monkeypatch.setattr(flows.nightly, "finish_parent_run", store_full)
+    with pytest.raises(OSError, match="No space left"):
+        nightly(as_of=TINY_END, models=["segments"])
+    with duckdb.connect(str(settings_at(nightly_home).warehouse_path), read_only=True) as con:
+        status, error = con.execute(
+            "select status, error from meta.runs order by started_at desc limit 1"
+        ).fetchone()
+    assert status == "failed" and "No space left on device" in error
+
+
 def test_a_branch_registers_no_model_once_its_night_has_ended(
     prefect_api: None, tmp_path: Path
 ) -> None:
@@ -365,6 +389,10 @@ def test_a_night_that_fails_while_publishing_leaves_the_exports_as_published(
         for night in (second, first):  # a new night, and a rerun of the published one
             with pytest.raises(OSError, match="No space left"):
                 nightly(as_of=night, models=["segments"])
+            # what it wrote is gone at once, not at the next publish: the disk may be full
+            assert not list(nightly_home.glob("marts.duckdb.tmp*"))
+            assert [n for n in export_files(nightly_home) if "/." in n] == []
+            assert not list((nightly_home / ".published").glob(".*"))
     visible = {
         name: sha
         for name, sha in export_files(nightly_home).items()
