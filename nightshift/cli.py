@@ -805,10 +805,7 @@ def print_landing_state(settings: Settings, checkup: Checkup) -> None:
 def print_warehouse_state(settings: Settings, checkup: Checkup) -> None:
     """The newest order tonight's run would see and the last run's outcome: the first two
     questions when a night failed (a stalled feed stops the night: tasks/freshness.py)."""
-    import duckdb
-
-    from nightshift.freshness import freshness_problem
-    from nightshift.warehouse import FileInUseError, connect, query_sql
+    from nightshift.warehouse import DamagedFileError, FileInUseError, connect, damage_explained
 
     if not settings.warehouse_path.exists():
         print(f"{'data':<13} no warehouse yet (nightshift ingest or run creates it)")
@@ -818,39 +815,55 @@ def print_warehouse_state(settings: Settings, checkup: Checkup) -> None:
     except FileInUseError as exc:
         print(f"{'data':<13} warehouse busy: in use by {exc.holder} (a run, or a session)")
         return
+    except DamagedFileError as exc:
+        checkup.problem("warehouse", str(exc))
+        return
     try:
-        as_of = settings.default_as_of()
-        try:
-            first, newest = query_sql(con, "staging/orders_span.sql", {"as_of": as_of})[0]
-        except duckdb.CatalogException:
-            first = newest = None
-        if newest is None:
-            print(f"{'data':<13} no staged orders")
-        else:
-            stale = freshness_problem(as_of, first, newest, settings.max_data_age_days)
-            verdict = f" STALE (over {settings.max_data_age_days})" if stale else ""
-            age = (as_of - newest).days
-            text = (
-                f"orders {first} .. {newest}: the newest is {age} day(s) before "
-                f"tonight's as_of {as_of}{verdict}"
-            )
-            if stale:
-                checkup.problem("data", text)
-            else:
-                print(f"{'data':<13} {text}")
-        print_archive_state(settings, con)
-        runs = query_sql(con, "meta/last_run.sql")
-        if runs:
-            run_id, run_as_of, status, started, _, error = runs[0]
-            what = f"for {run_as_of}" if run_as_of else "(an ingest, no night)"
-            text = f"{run_id} {what}: {status} (started {started:%Y-%m-%d %H:%M %Z})"
-            text += f": {error}" if error else ""
-            if status in ("failed", "degraded", "abandoned"):
-                checkup.problem("last run", text)
-            else:
-                print(f"{'last run':<13} {text}")
+        with damage_explained(settings.warehouse_path):
+            print_data_and_last_run(settings, con, checkup)
+    except DamagedFileError as exc:
+        checkup.problem("warehouse", str(exc))
     finally:
         con.close()
+
+
+def print_data_and_last_run(settings: Settings, con, checkup: Checkup) -> None:  # noqa: ANN001
+    """The staged orders' age, the raw archive and the last run, read from the warehouse."""
+    import duckdb
+
+    from nightshift.freshness import freshness_problem
+    from nightshift.warehouse import query_sql
+
+    as_of = settings.default_as_of()
+    try:
+        first, newest = query_sql(con, "staging/orders_span.sql", {"as_of": as_of})[0]
+    except duckdb.CatalogException:
+        first = newest = None
+    if newest is None:
+        print(f"{'data':<13} no staged orders")
+    else:
+        stale = freshness_problem(as_of, first, newest, settings.max_data_age_days)
+        verdict = f" STALE (over {settings.max_data_age_days})" if stale else ""
+        age = (as_of - newest).days
+        text = (
+            f"orders {first} .. {newest}: the newest is {age} day(s) before "
+            f"tonight's as_of {as_of}{verdict}"
+        )
+        if stale:
+            checkup.problem("data", text)
+        else:
+            print(f"{'data':<13} {text}")
+    print_archive_state(settings, con)
+    runs = query_sql(con, "meta/last_run.sql")
+    if runs:
+        run_id, run_as_of, status, started, _, error = runs[0]
+        what = f"for {run_as_of}" if run_as_of else "(an ingest, no night)"
+        text = f"{run_id} {what}: {status} (started {started:%Y-%m-%d %H:%M %Z})"
+        text += f": {error}" if error else ""
+        if status in ("failed", "degraded", "abandoned"):
+            checkup.problem("last run", text)
+        else:
+            print(f"{'last run':<13} {text}")
 
 
 def print_archive_state(settings: Settings, con) -> None:  # noqa: ANN001 - DuckDB connection

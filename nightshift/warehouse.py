@@ -134,12 +134,59 @@ def lock_conflicts_explained() -> Iterator[None]:
         raise FileInUseError(path, held, advice) from None
 
 
+class DamagedFileError(NightshiftError):
+    """A DuckDB file this run reads cannot be read: cut short (a copy or restore that did not
+    finish), overwritten, or failing DuckDB's block checksums. Not retried: it stays so."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        advice = _DAMAGE_ADVICE.get(path.name, "restore it from a backup")
+        super().__init__(f"{path} is damaged and cannot be read ({detail}): {advice}")
+
+
+# DuckDB's messages for a file that is not whole: a header that is not DuckDB's (an empty
+# or overwritten file), blocks past the file's end (cut short), blocks failing their checksum.
+_DAMAGE = re.compile(
+    r'(?P<header>The file "(?P<header_path>[^"]+)" exists, but it is not a valid DuckDB '
+    r'database file)|(?P<short>Could not read enough bytes from file "(?P<short_path>[^"]+)")'
+    r"|(?P<checksum>Corrupt database file: computed checksum)"
+)
+_DAMAGE_DETAIL = {
+    "header": "it does not start as a DuckDB database does",
+    "short": "it ends before its last block: cut short",
+    "checksum": "a block fails its checksum",
+}
+_DAMAGE_ADVICE = {
+    "warehouse.duckdb": "restore it from a backup, or move it aside and run `nightshift "
+    "ingest`, which builds a new warehouse from the raw archive and landing/",
+    "marts.duckdb": "the next night publishes a whole new file (tables it does not build "
+    "come from its own copy of the last publish); until then restore it from a backup, or "
+    "read the tables' exports/ partitions",
+}
+
+
+@contextmanager
+def damage_explained(path: Path) -> Iterator[None]:
+    """Turn DuckDB's error for a damaged file into a `DamagedFileError` naming the file and
+    what to do. `path` is the connection's own file, blamed when DuckDB's message (a checksum
+    failure) names none."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        found = _DAMAGE.search(str(exc))
+        if found is None:
+            raise
+        kind = next(k for k in _DAMAGE_DETAIL if found[k])
+        named = found["header_path"] or found["short_path"]
+        raise DamagedFileError(Path(named) if named else path, _DAMAGE_DETAIL[kind]) from exc
+
+
 def connect_file(
     path: Path, read_only: bool = False, config: dict[str, Any] | None = None
 ) -> duckdb.DuckDBPyConnection:
     """`duckdb.connect`, one thread at a time (see `_CONNECTING`); a file another program
-    holds is a `FileInUseError`."""
-    with _CONNECTING, lock_conflicts_explained():
+    holds is a `FileInUseError`, a damaged one a `DamagedFileError`."""
+    with _CONNECTING, lock_conflicts_explained(), damage_explained(path):
         return duckdb.connect(str(path), read_only=read_only, config=config or {})
 
 
@@ -166,9 +213,11 @@ def open_warehouse(
     settings.home.mkdir(parents=True, exist_ok=True)
     con = connect(settings.warehouse_path, settings, read_only=read_only)
     try:
-        if not read_only:
-            ensure_schema(con, settings.warehouse_path)
-        yield con
+        # DuckDB reads a file's blocks as statements need them: damage shows at any of them
+        with damage_explained(settings.warehouse_path):
+            if not read_only:
+                ensure_schema(con, settings.warehouse_path)
+            yield con
     finally:
         con.close()
 

@@ -57,6 +57,7 @@ from nightshift.warehouse import (
     loaded_archive_files,
     loaded_files_in,
     open_warehouse,
+    query_frame,
     query_sql,
     quote_identifier,
     registered_frames,
@@ -546,6 +547,58 @@ def move_legacy_raw_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -
         con.execute("drop table " + name)
 
 
+# meta tables written beside the raw archive after each committed ingest, as
+# raw/<table>.parquet, from sql/raw/manifest_<table>.sql
+ARCHIVE_MANIFEST = ("loaded_files", "unparsed_rows")
+
+
+def write_archive_manifest(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Write which landing files the archive holds (and their unparsed records) beside it.
+
+    The archive's file names carry a short digest, and the unparsed records live only in
+    the warehouse, so without this a warehouse that is lost or damaged took the record of
+    every loaded file with it: a new one reloaded landing/ and pruned the archive copies of
+    the files gone from there, their rows with them. Written after the commit and before
+    the prune, so that every archive file a manifest names is there."""
+    for table in ARCHIVE_MANIFEST:
+        frame = query_frame(con, f"raw/manifest_{table}.sql")
+        with written_atomically(settings.raw_archive_dir / f"{table}.parquet") as partial:
+            frame.write_parquet(partial)
+
+
+def adopt_archive_manifest(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
+    """In a warehouse that has loaded no file, record the loaded files the archive's
+    manifest lists whose archive copy is there, as the lost warehouse had them; returns them.
+
+    Landing files with the digests they had are then skipped as before, files gone from
+    landing/ keep their rows, and staging is judged again from the archive."""
+    manifest = {table: settings.raw_archive_dir / f"{table}.parquet" for table in ARCHIVE_MANIFEST}
+    if loaded_files_in(con) or not manifest["loaded_files"].exists():
+        return []
+    listed = pl.read_parquet(manifest["loaded_files"])
+    present = listed.filter(
+        pl.Series(
+            [(settings.home / name).is_file() for name in listed["archive_file"]], dtype=pl.Boolean
+        )
+    )
+    unparsed = (
+        pl.read_parquet(manifest["unparsed_rows"])
+        if manifest["unparsed_rows"].exists()
+        else query_frame(con, "raw/manifest_unparsed_rows.sql")  # the same columns, no rows
+    )
+    frames = {"manifest_loaded_files": present, "manifest_unparsed_rows": unparsed}
+    with registered_frames(con, frames):
+        run_sql(con, "raw/adopt_manifest.sql")
+    if missing := sorted(set(listed["source_file"]) - set(present["source_file"])):
+        task_logger(__name__).warning(
+            "the raw archive's manifest lists %d file(s) whose archive copy is gone (%s): "
+            "they load again from landing/ if they are there",
+            len(missing),
+            contract.names_shown(missing),
+        )
+    return present["source_file"].to_list()
+
+
 def prune_archive(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Delete archive files that no loaded file points to any more: replaced versions of
     corrected files, and files written by an ingest that failed before it committed."""
@@ -800,6 +853,15 @@ def ingest_landing(
     for path, why in summary.files_not_read.items():
         task_logger(__name__).warning("landing/%s is not read: %s", path, why)
     with open_warehouse(settings) as con:
+        con.execute("begin transaction")  # a whole record of the files, on its own
+        adopted = adopt_archive_manifest(con, settings)
+        con.execute("commit")
+        if adopted:
+            task_logger(__name__).warning(
+                "a new warehouse: took the %d loaded files the raw archive's manifest lists "
+                "(raw/loaded_files.parquet); their rows are judged again",
+                len(adopted),
+            )
         forgotten = files_to_forget(con, discovered, forget)
         pending = files_to_load(con, settings, landing, full_refresh)
         summary.files_unchanged = len(landing) - len(pending)
@@ -843,6 +905,7 @@ def ingest_landing(
         except BaseException:
             con.execute("rollback")
             raise
+        write_archive_manifest(con, settings)
         prune_archive(con, settings)
         summary.files_only_archived = only_archived(con, discovered)
         if summary.files_only_archived:

@@ -29,7 +29,11 @@ from nightshift.retention import beyond_newest
 from nightshift.runlog import task_logger
 from nightshift.settings import Settings
 from nightshift.warehouse import (
+    DamagedFileError,
+    FileInUseError,
+    connect_file,
     copy_comments,
+    damage_explained,
     lock_conflicts_explained,
     open_warehouse,
     query_sql,
@@ -238,12 +242,44 @@ def previous_marts(settings: Settings) -> Path | None:
     default) holds a lock that no other process can read past, and a session left open
     overnight failed the next night's publish. The copy is named after the file it copies,
     so one from a publish that died before its rename, or marts.duckdb restored from a
-    backup, is never mistaken for the published file."""
+    backup, is never mistaken for the published file. A marts.duckdb damaged since (cut
+    short, overwritten) failed every night's publish until someone replaced it: the last
+    copy is read instead, and the night publishes a whole new file."""
     identity = marts_identity(settings.marts_path)
     if identity is None:
         return None
     copy = settings.published_copy_dir / f"marts-{identity}.duckdb"
-    return copy if copy.exists() else settings.marts_path
+    if copy.exists():
+        return copy
+    # not the file last published: restored from a backup (read it), or damaged since
+    damage = damaged_duckdb_file(settings.marts_path)
+    last_copies = sorted(settings.published_copy_dir.glob("marts-*.duckdb"))
+    if damage is None or not last_copies:
+        return settings.marts_path
+    task_logger(__name__).warning(
+        "%s; the tables not built tonight come from the night's own copy of the last publish",
+        damage,
+    )
+    return last_copies[-1]
+
+
+def damaged_duckdb_file(path: Path) -> DamagedFileError | None:
+    """What is wrong with a DuckDB file that cannot be opened and its catalog read, or None
+    (also when another program holds it: that is not damage)."""
+    try:
+        con = connect_file(path, read_only=True)
+    except DamagedFileError as exc:
+        return exc
+    except FileInUseError:
+        return None
+    try:
+        with damage_explained(path):
+            con.execute("select count(*) from duckdb_tables()").fetchall()
+    except DamagedFileError as exc:
+        return exc
+    finally:
+        con.close()
+    return None
 
 
 def keep_own_copy(settings: Settings, built: Path) -> str:

@@ -107,6 +107,32 @@ def test_ingest_of_a_bad_file_is_one_clear_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_a_damaged_warehouse_is_one_clear_line_and_a_new_one_is_built(tmp_path: Path) -> None:
+    """A warehouse cut short (a restore that did not finish) was a DuckDB traceback from
+    ingest and from doctor. Moved aside, the next ingest builds it again from the archive."""
+    made = nightshift("generate", "--profile", "tiny", "--end", "2024-06-30", home=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert nightshift("ingest", home=tmp_path).returncode == 0
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        staged = con.execute("select count(*) from staging.stg_orders").fetchone()[0]
+    warehouse.write_bytes(warehouse.read_bytes()[:100])
+    ingest = nightshift("ingest", home=tmp_path)
+    assert ingest.returncode == 2 and "Traceback" not in ingest.stderr
+    assert ingest.stderr.startswith(f"error: {warehouse} is damaged and cannot be read (it ends")
+    doctor = nightshift("doctor", home=tmp_path)
+    assert f"warehouse     {warehouse} is damaged and cannot be read" in doctor.stdout
+    assert (
+        doctor.returncode == 1 and "warehouse" in doctor.stderr and "Traceback" not in doctor.stderr
+    )
+    warehouse.rename(tmp_path / "warehouse.duckdb.damaged")
+    rebuilt = nightshift("ingest", home=tmp_path)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "a new warehouse: took the 14 loaded files" in rebuilt.stderr
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from staging.stg_orders").fetchone()[0] == staged
+
+
 @pytest.mark.skipif(not REAL_FILE.exists(), reason="real Online Retail file not present")
 def test_online_retail_ingest_prints_a_summary(tmp_path: Path) -> None:
     sample = tmp_path / "retail.parquet"

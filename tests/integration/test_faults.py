@@ -313,6 +313,33 @@ def test_a_night_whose_failure_cannot_be_logged_to_mlflow_still_ends_with_its_ow
     assert status == "failed" and "No space left on device" in error
 
 
+def test_a_damaged_marts_file_is_named_and_the_next_night_publishes_a_whole_one(
+    nightly_home: Path,
+) -> None:
+    """marts.duckdb cut short (a restore or copy that did not finish) was a DuckDB traceback
+    for analysts, and failed every night's publish, which carries tables over from it.
+    Queries now name the damage, and the night carries over from its own copy of the last
+    publish."""
+    from nightshift.catalog import open_marts
+    from nightshift.warehouse import DamagedFileError
+
+    settings = settings_at(nightly_home)
+    yesterday = TINY_END - timedelta(days=1)
+    assert nightly(as_of=yesterday, models=["segments"])["status"] == "succeeded"
+    marts = settings.marts_path
+    marts.write_bytes(marts.read_bytes()[:100])
+    with pytest.raises(DamagedFileError, match="marts.duckdb is damaged .* publishes a whole"):
+        open_marts(marts)
+
+    tonight = nightly(as_of=TINY_END, models=[])  # KPIs only: the segments are carried over
+    assert tonight["status"] == "succeeded", tonight
+    assert "customer_segments" in tonight["published"]
+    with duckdb.connect(str(marts), read_only=True) as con:
+        assert con.execute("select max(date) from kpi_daily").fetchone()[0] == TINY_END
+        (segments_night,) = con.execute("select distinct as_of from customer_segments").fetchone()
+    assert segments_night == yesterday
+
+
 def test_a_branch_registers_no_model_once_its_night_has_ended(
     prefect_api: None, tmp_path: Path
 ) -> None:

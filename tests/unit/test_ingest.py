@@ -934,6 +934,35 @@ def test_a_file_gone_from_landing_keeps_its_rows_until_it_is_forgotten(
         ingest_landing.fn(settings_at(tiny_home), "run-5", forget=[source_file])
 
 
+def test_a_lost_warehouse_is_built_again_from_the_raw_archive(tiny_home: Path) -> None:
+    """A warehouse lost or moved aside (damaged) took the record of the loaded files with it:
+    the next ingest reloaded landing/ and pruned the archive copies of files gone from
+    there, their rows with them, and the unparsed records that live only in the warehouse.
+    The archive's manifest brings back the same staging, quarantine and records."""
+    orders = tiny_home / "landing" / "orders"
+    write_orders(
+        orders / "zz_day.csv",
+        ["Z1,1,C1,SKU000001,2,3.50,2024-01-02 10:00:00,UK,web,gift wrap"],  # a field too many
+    )
+    ingest_landing.fn(settings_at(tiny_home), "run-1")
+    gone = sorted(orders.glob("synthetic_*.csv"))[0]
+    gone.unlink()  # loaded, then cleared from landing/: its rows stay
+    ingest_landing.fn(settings_at(tiny_home), "run-2")
+    before = warehouse_checksums(tiny_home)
+    with open_warehouse(settings_at(tiny_home), read_only=True) as con:
+        unparsed = con.execute("select count(*) from meta.unparsed_rows").fetchone()[0]
+    assert unparsed == 1
+
+    warehouse = settings_at(tiny_home).warehouse_path
+    warehouse.rename(warehouse.with_name("warehouse.duckdb.damaged"))
+    rebuilt = ingest_landing.fn(settings_at(tiny_home), "run-3")
+    assert rebuilt.files_loaded == []  # the landing files are the ones the manifest lists
+    assert rebuilt.staging_judged == "all files"
+    assert f"orders/{gone.name}" in rebuilt.files_only_archived
+    assert warehouse_checksums(tiny_home) == before
+    assert rebuilt.audit == ingest_landing.fn(settings_at(tiny_home), "run-4").audit
+
+
 def test_a_lost_archive_file_is_written_again_from_landing_or_named(tiny_home: Path) -> None:
     ingest_landing.fn(settings_at(tiny_home), "run-1")
     before = warehouse_checksums(tiny_home)

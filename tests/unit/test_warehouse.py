@@ -9,14 +9,18 @@ import duckdb
 import polars as pl
 import pytest
 
+from nightshift.settings import load_settings
 from nightshift.warehouse import (
     SQL_DIR,
+    DamagedFileError,
+    open_warehouse,
     quote_identifier,
     quote_literal,
     registered_frames,
     sql_statements,
     statement_params,
 )
+from tasks.retry import transient_only
 
 
 def test_each_statement_gets_only_its_parameters() -> None:
@@ -158,3 +162,35 @@ def test_a_file_another_program_holds_is_a_clear_error_worth_retrying(tmp_path: 
             holder.kill()
             holder.wait()
         connect_file(path, read_only=True).close()  # free again once the holder is gone
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (lambda path: path.write_bytes(b""), "it does not start as a DuckDB database does"),
+        (lambda path: path.write_bytes(path.read_bytes()[:100]), "it ends before its last block"),
+        (lambda path: flip_bytes_of_blocks(path), "a block fails its checksum"),
+    ],
+)
+def test_a_damaged_warehouse_is_named_with_what_to_do(tmp_path: Path, damage, says: str) -> None:
+    """A warehouse cut short by a copy or restore, overwritten, or failing DuckDB's block
+    checksums was a DuckDB traceback from every command and from doctor. DuckDB reads
+    blocks as statements need them, so a checksum failure shows at a query, not at connect."""
+    settings = load_settings(home=tmp_path)
+    with open_warehouse(settings) as con:
+        con.execute("create table meta.numbers as select range as n from range(2000000)")
+    damage(settings.warehouse_path)
+    with pytest.raises(DamagedFileError) as err, open_warehouse(settings, read_only=True) as con:
+        con.execute("select sum(n) from meta.numbers").fetchall()
+    assert str(err.value).startswith(f"{settings.warehouse_path} is damaged and cannot be read")
+    assert says in str(err.value) and "move it aside and run `nightshift ingest`" in str(err.value)
+    state = type("State", (), {"data": err.value})()
+    assert not transient_only(None, None, state)  # it stays damaged: not retried
+
+
+def flip_bytes_of_blocks(path: Path) -> None:
+    """Invert one byte in every 256 KiB past the file's headers: inside the data blocks."""
+    data = bytearray(path.read_bytes())
+    for offset in range(300_000, len(data), 262_144):
+        data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
