@@ -235,8 +235,10 @@ def scan_source(path: Path) -> pl.LazyFrame:
     """Scan a CSV (every column as text, nothing inferred; gzip-compressed or not) or a
     Parquet file lazily."""
     if landing_format(path) == "parquet":
-        return pl.scan_parquet(path)
-    return pl.scan_csv(path, infer_schema=False, empty_string_is_null=True, raise_if_empty=False)
+        return pl.scan_parquet(path, glob=False)
+    return pl.scan_csv(
+        path, infer_schema=False, empty_string_is_null=True, raise_if_empty=False, glob=False
+    )
 
 
 # Polars reads a CSV header that repeats a name as <name>_duplicated_<n> for the repeats.

@@ -116,7 +116,7 @@ def scan_online_retail(path: Path) -> pl.LazyFrame:
     sheet per year, and its rows are the sheets' rows in sheet order."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        lazy = pl.scan_parquet(path)
+        lazy = pl.scan_parquet(path, glob=False)
     elif suffix == ".csv" or path.name.lower().endswith(".csv.gz"):
         lazy = scan_csv_any_encoding(path)
     elif suffix in EXCEL_SUFFIXES:
@@ -151,7 +151,7 @@ def scan_csv_any_encoding(path: Path) -> pl.LazyFrame:
     that is not UTF-8 is decoded as Windows-1252 (Latin-1 where Windows-1252 leaves a byte
     undefined), in memory: these files are tens of MB."""
     if is_utf8(path):
-        return pl.scan_csv(path, infer_schema=False)
+        return pl.scan_csv(path, infer_schema=False, glob=False)
     with open_bytes(path) as handle:
         raw = handle.read()
     try:

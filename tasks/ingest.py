@@ -382,7 +382,7 @@ def unparsed_frame(unparsed: list[Unparsed]) -> pl.DataFrame:
 
 def parquet_rows(path: Path) -> int:
     """Rows in a Parquet file, from its footer."""
-    return pl.scan_parquet(path).select(pl.len()).collect().item()
+    return pl.scan_parquet(path, glob=False).select(pl.len()).collect().item()
 
 
 def empty_archive_file(settings: Settings, table: str) -> Path:

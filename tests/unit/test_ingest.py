@@ -779,6 +779,26 @@ def test_gzipped_landing_files_judge_as_their_plain_copies(tiny_home: Path, tmp_
     assert staged[packed] == staged[tiny_home]
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
+def test_landing_file_names_are_names_not_patterns(tiny_home: Path, suffix: str) -> None:
+    """Polars reads a path with [ ], * or ? as a glob: a shop's "orders [dec] 2026.csv" was
+    refused as unreadable ("expanded paths were empty")."""
+    plain = ingest_landing.fn(settings_at(tiny_home), "run-1").audit
+    orders = tiny_home / "landing" / "orders"
+    first = sorted(orders.glob("*.csv"))[0]
+    name = f"O'Brien export [dec] *?{suffix}"
+    if suffix == ".csv.gz":
+        (orders / name).write_bytes(gzip.compress(first.read_bytes()))
+    elif suffix == ".parquet":
+        pl.read_csv(first, infer_schema=False).write_parquet(orders / name)
+    else:
+        shutil.copyfile(first, orders / name)
+    first.unlink()
+    renamed = ingest_landing.fn(settings_at(tiny_home), "run-2")
+    assert renamed.files_loaded == [f"orders/{name}"]
+    assert renamed.audit["orders"]["rows_staged"] == plain["orders"]["rows_staged"]
+
+
 def test_timestamps_are_read_in_the_shop_timezone_and_stored_as_instants(tmp_path: Path) -> None:
     write_orders(
         tmp_path / "landing" / "orders" / "o.csv",
