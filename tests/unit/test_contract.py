@@ -273,3 +273,23 @@ def test_a_header_separated_by_something_else_than_commas_says_so(
         contract.read_landing_file(path, contract.ORDERS, "orders/orders.csv")
     assert f"the header is separated by {name}: landing CSV files must use commas" in str(err.value)
     assert "rule: required_column" in str(err.value)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_named_as_such(tmp_path: Path, encoding: str) -> None:
+    """Excel's 'Unicode Text' is UTF-16: read as UTF-8, its header was letters spaced by NUL
+    bytes in a 'missing required column' error, with no word of why. With or without a
+    byte order mark, the error now names the encoding and how to save the file."""
+    path = tmp_path / "orders.csv"
+    path.write_bytes(GOOD_ORDERS.encode(encoding))
+    with pytest.raises(ContractError) as err:
+        contract.read_landing_file(path, contract.ORDERS, "orders/orders.csv")
+    assert str(err.value) == (
+        "orders/orders.csv: the file is UTF-16 text (Excel's 'Unicode Text' saves so): landing "
+        "CSV files are UTF-8; save it as 'CSV UTF-8 (comma delimited)' (rule: readable)"
+    )
+
+
+def test_a_nul_byte_in_a_utf8_file_is_not_taken_for_utf16(tmp_path: Path) -> None:
+    path = write(tmp_path, "o.csv", GOOD_ORDERS.replace("UK", "U\0K", 1))
+    assert contract.read_landing_file(path, contract.ORDERS, "orders/o.csv").height >= 1
