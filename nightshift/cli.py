@@ -357,6 +357,7 @@ def run(
 
     exit_on_termination()  # so that a stopped night still stops its Prefect API server
     stop_orphaned_api_servers(settings)
+    set_aside_damaged_prefect_database()
     path = str(source_path.resolve()) if source_path is not None else None
     shop = profile.value if profile is not None else None
     # comes up while the flow's libraries import
@@ -391,6 +392,23 @@ def run(
                 err=True,
             )
         raise typer.Exit(code=EXIT_DEGRADED)
+
+
+def set_aside_damaged_prefect_database() -> None:
+    """Move the ephemeral API's database aside when it is damaged, saying so (it holds only
+    the embedded Prefect UI's history of flow runs; `prefect_api.set_aside_damaged_database`)."""
+    from nightshift.prefect_api import ephemeral_database, set_aside_damaged_database
+
+    database = ephemeral_database()
+    if database is not None and (moved := set_aside_damaged_database(database)):
+        aside, problem = moved
+        typer.secho(
+            f"Prefect's database {database} was damaged ({problem}): moved aside to "
+            f"{aside.name}; the embedded API starts a new one (it held only the Prefect UI's "
+            "history of flow runs; nightshift's record of its nights is the runs table)",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
 
 
 def stop_orphaned_api_servers(settings: Settings) -> None:

@@ -20,6 +20,13 @@ no hook at all: each started server is recorded under the home, and the next run
 whose parent is gone (`stop_orphaned_servers`). And the server runs in a session of its own
 (`detached_server_class`), so a signal sent to the night's whole process group does not kill
 it while the night still reports its end to it.
+
+A damaged database (cut short by a full disk or a restore) made the ephemeral server fail
+its start again and again for 4 minutes, thousands of traceback lines, before the run gave
+up with "Timed out while attempting to connect": every night, until someone found the file.
+It holds only the embedded API's history of flow runs (nightshift's record of its nights is
+the `runs` table), so `set_aside_damaged_database` moves it aside and the server starts a
+new one.
 """
 
 from __future__ import annotations
@@ -32,12 +39,62 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 # What Prefect's ephemeral server runs (uvicorn --factory ...): a recorded pid whose command
 # line lacks it is another program that reused the pid.
 SERVER_FACTORY = "prefect.server.api.server:create_app"
+
+
+SQLITE_URL = "sqlite+aiosqlite:///"
+
+
+def ephemeral_database() -> Path | None:
+    """The SQLite file the ephemeral API server will use, or None when Prefect is set to use
+    a server (PREFECT_API_URL) or a database that is not a SQLite file."""
+    from prefect.settings import get_current_settings
+
+    current = get_current_settings()
+    if current.api.url:
+        return None
+    url = current.server.database.connection_url
+    url = url.get_secret_value() if url is not None else ""
+    return Path(url.removeprefix(SQLITE_URL)) if url.startswith(SQLITE_URL) else None
+
+
+def sqlite_damage(database: Path) -> str | None:
+    """What SQLite finds wrong with a database file (`quick_check`: every page, not the
+    indexes' contents, well under a second for a year of nights), or None."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(database)
+        try:
+            (verdict,) = con.execute("pragma quick_check(1)").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return None if verdict == "ok" else str(verdict)
+
+
+def set_aside_damaged_database(database: Path) -> tuple[Path, str] | None:
+    """Rename a damaged SQLite database (with its -wal and -shm files) to
+    `<name>.damaged-<time>` so that its server creates a new one; returns where it went and
+    what was wrong, or None when it is whole or missing."""
+    if not database.is_file():
+        return None
+    problem = sqlite_damage(database)
+    if problem is None:
+        return None
+    aside = database.with_name(f"{database.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+    for suffix in ("", "-wal", "-shm"):
+        part = database.with_name(database.name + suffix)
+        if part.exists():
+            part.rename(aside.with_name(aside.name + suffix))
+    return aside, problem
 
 
 def exit_on_termination() -> None:

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import psutil
 
-from nightshift.prefect_api import SERVER_FACTORY, record_server, stop_orphaned_servers
+from nightshift.prefect_api import (
+    SERVER_FACTORY,
+    record_server,
+    set_aside_damaged_database,
+    stop_orphaned_servers,
+)
 from tests.conftest import process_ended
 
 # A stand-in server: sleeps, with Prefect's factory in its command line as uvicorn has it.
@@ -87,3 +92,42 @@ def test_a_recorded_pid_now_running_another_program_is_not_touched(tmp_path: Pat
 
 def test_no_records_folder_is_nothing_to_do(tmp_path: Path) -> None:
     assert stop_orphaned_servers(tmp_path / "missing") == []
+
+
+def a_prefect_like_database(path: Path) -> None:
+    """A SQLite database in WAL mode, as Prefect keeps its own, with a few MB of rows."""
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    con.execute("pragma journal_mode=wal")
+    con.execute("create table flow_run (id integer primary key, name text)")
+    con.executemany("insert into flow_run (name) values (?)", [("x" * 200,)] * 20_000)
+    con.commit()
+    con.close()
+
+
+def test_a_damaged_ephemeral_database_is_moved_aside_and_a_whole_one_is_left(
+    tmp_path: Path,
+) -> None:
+    """A damaged Prefect database made the ephemeral server fail its start for 4 minutes of
+    tracebacks, every night. It is moved aside, with its WAL files, so a new one is made."""
+    whole = tmp_path / "whole" / "prefect.db"
+    whole.parent.mkdir()
+    a_prefect_like_database(whole)
+    before = whole.read_bytes()
+    assert set_aside_damaged_database(whole) is None
+    assert whole.read_bytes() == before
+    assert set_aside_damaged_database(tmp_path / "none" / "prefect.db") is None
+
+    damaged = tmp_path / "damaged" / "prefect.db"
+    damaged.parent.mkdir()
+    a_prefect_like_database(damaged)
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    moved = set_aside_damaged_database(damaged)
+    assert moved is not None
+    aside, problem = moved
+    assert problem == "database disk image is malformed"
+    left = sorted(p.name for p in damaged.parent.iterdir())
+    assert aside.name in left and not [n for n in left if n.startswith("prefect.db-")]
+    assert not damaged.exists()
+    assert aside.name.startswith("prefect.db.damaged-")
