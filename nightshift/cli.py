@@ -740,6 +740,7 @@ def doctor(home: HomeOption = None) -> None:
     for name, url in configured_servers(settings).items():
         if not url:
             print(f"{name:<13} embedded (no server configured)")
+            report_damaged_store(settings, name, checkup)
             if name == "prefect":
                 report_orphaned_api_servers(settings, checkup)
         elif problem := health_problem(url):
@@ -807,6 +808,30 @@ def require_servers_answer(settings: Settings) -> None:
     for name, url in configured_servers(settings).items():
         if url and (problem := health_problem(url)):
             fail(f"the {name} server at {url} does not answer ({problem}): {SERVER_REMEDIES[name]}")
+
+
+# The embedded stores' SQLite files, and what a damaged one means.
+EMBEDDED_STORES = {
+    "mlflow": (
+        lambda settings: settings.mlflow_dir / "mlflow.db",
+        "restore it from a backup: it holds the runs' metrics and the model registry",
+    ),
+    "prefect": (
+        lambda settings: settings.prefect_home / "prefect.db",
+        "the next `nightshift run` moves it aside and starts a new one",
+    ),
+}
+
+
+def report_damaged_store(settings: Settings, name: str, checkup: Checkup) -> None:
+    """Name an embedded store's SQLite file that is damaged (a full disk, a restore cut
+    short): MLflow's fails every night at its first log call, with SQLAlchemy's words."""
+    from nightshift.files import sqlite_damage
+
+    where, advice = EMBEDDED_STORES[name]
+    database = where(settings)
+    if database.is_file() and (problem := sqlite_damage(database)):
+        checkup.problem(name, f"{database} is damaged ({problem}): {advice}")
 
 
 def print_landing_state(settings: Settings, checkup: Checkup) -> None:

@@ -6,6 +6,8 @@
 - `gzip_damage`: what is wrong with a gzip file that cannot be read to its end. An upload
   or copy cut short leaves a .csv.gz whose first part reads fine, so its header passes and
   the readers fail deep in the file with an error that names neither the file nor the fault.
+- `sqlite_damage`: what SQLite finds wrong with a database file (the embedded Prefect and
+  MLflow stores), for `run` and `doctor`.
 - `written_atomically`: a file appears under its name only once it is whole, so a killed
   or failed write never leaves half a file that something would read as complete (an
   archive file a row points to, a landing file, a query's --out file).
@@ -71,6 +73,22 @@ def gzip_damage_named(path: Path, source_file: str) -> Iterator[None]:
         raise ContractError(
             source_file, "readable", f"cannot be read: {damage}; send the file again"
         ) from exc
+
+
+def sqlite_damage(database: Path) -> str | None:
+    """What SQLite finds wrong with a database file (`quick_check`: every page, not the
+    indexes' contents, well under a second for a year of nights), or None."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(database)
+        try:
+            (verdict,) = con.execute("pragma quick_check(1)").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return None if verdict == "ok" else str(verdict)
 
 
 @contextmanager

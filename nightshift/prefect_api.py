@@ -43,6 +43,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from nightshift.files import sqlite_damage
+
 # What Prefect's ephemeral server runs (uvicorn --factory ...): a recorded pid whose command
 # line lacks it is another program that reused the pid.
 SERVER_FACTORY = "prefect.server.api.server:create_app"
@@ -62,22 +64,6 @@ def ephemeral_database() -> Path | None:
     url = current.server.database.connection_url
     url = url.get_secret_value() if url is not None else ""
     return Path(url.removeprefix(SQLITE_URL)) if url.startswith(SQLITE_URL) else None
-
-
-def sqlite_damage(database: Path) -> str | None:
-    """What SQLite finds wrong with a database file (`quick_check`: every page, not the
-    indexes' contents, well under a second for a year of nights), or None."""
-    import sqlite3
-
-    try:
-        con = sqlite3.connect(database)
-        try:
-            (verdict,) = con.execute("pragma quick_check(1)").fetchone()
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as exc:
-        return str(exc)
-    return None if verdict == "ok" else str(verdict)
 
 
 def set_aside_damaged_database(database: Path) -> tuple[Path, str] | None:

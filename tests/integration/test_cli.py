@@ -133,6 +133,25 @@ def test_a_damaged_warehouse_is_one_clear_line_and_a_new_one_is_built(tmp_path: 
         assert con.execute("select count(*) from staging.stg_orders").fetchone()[0] == staged
 
 
+def test_doctor_names_a_damaged_embedded_store(tmp_path: Path) -> None:
+    """MLflow's SQLite store cut short failed every night at its first log call with
+    SQLAlchemy's 'database disk image is malformed', naming no file; doctor now names it."""
+    from tests.unit.test_orphaned_servers import a_prefect_like_database
+
+    store = tmp_path / "mlflow" / "mlflow.db"
+    store.parent.mkdir(parents=True)
+    a_prefect_like_database(store)
+    whole = nightshift("doctor", home=tmp_path)
+    assert "mlflow" not in whole.stderr
+    store.write_bytes(store.read_bytes()[: store.stat().st_size // 2])
+    doctor = nightshift("doctor", home=tmp_path)
+    assert doctor.returncode == 1 and "mlflow" in doctor.stderr.split(": ", 1)[1]
+    assert (
+        f"mlflow        {store} is damaged (database disk image is malformed): restore it "
+        "from a backup" in doctor.stdout
+    )
+
+
 @pytest.mark.skipif(not REAL_FILE.exists(), reason="real Online Retail file not present")
 def test_online_retail_ingest_prints_a_summary(tmp_path: Path) -> None:
     sample = tmp_path / "retail.parquet"
