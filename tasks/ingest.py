@@ -63,6 +63,7 @@ from nightshift.warehouse import (
     registered_frames,
     run_sql,
     sql_digests,
+    table_exists,
 )
 from tasks.retry import IO_RETRY
 
@@ -549,11 +550,12 @@ def move_legacy_raw_tables(con: duckdb.DuckDBPyConnection, settings: Settings) -
 
 # meta tables written beside the raw archive after each committed ingest, as
 # raw/<table>.parquet, from sql/raw/manifest_<table>.sql
-ARCHIVE_MANIFEST = ("loaded_files", "unparsed_rows")
+ARCHIVE_MANIFEST = ("loaded_files", "unparsed_rows", "retired_products")
 
 
 def write_archive_manifest(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Write which landing files the archive holds (and their unparsed records) beside it.
+    """Write which landing files the archive holds (and their unparsed records and the
+    products no catalogue lists any more) beside it.
 
     The archive's file names carry a short digest, and the unparsed records live only in
     the warehouse, so without this a warehouse that is lost or damaged took the record of
@@ -581,12 +583,14 @@ def adopt_archive_manifest(con: duckdb.DuckDBPyConnection, settings: Settings) -
             [(settings.home / name).is_file() for name in listed["archive_file"]], dtype=pl.Boolean
         )
     )
-    unparsed = (
-        pl.read_parquet(manifest["unparsed_rows"])
-        if manifest["unparsed_rows"].exists()
-        else query_frame(con, "raw/manifest_unparsed_rows.sql")  # the same columns, no rows
-    )
-    frames = {"manifest_loaded_files": present, "manifest_unparsed_rows": unparsed}
+    frames = {
+        # a manifest older than one of its tables: the new warehouse's, with no rows
+        f"manifest_{table}": pl.read_parquet(path)
+        if path.exists()
+        else query_frame(con, f"raw/manifest_{table}.sql")
+        for table, path in manifest.items()
+    }
+    frames["manifest_loaded_files"] = present
     with registered_frames(con, frames):
         run_sql(con, "raw/adopt_manifest.sql")
     if missing := sorted(set(listed["source_file"]) - set(present["source_file"])):
@@ -751,6 +755,7 @@ def judge_staging(
     has_catalogue: bool,
     reloaded: set[str],
     full: bool,
+    retire_products: bool = True,
 ) -> str:
     """Judge what changed since staging was last judged; returns what was judged: "all
     files", "changed files" (an increment) or "nothing" (a retry, a backfill night or a
@@ -760,7 +765,8 @@ def judge_staging(
     the whole history: judging every file is most of an ingest on `medium` and grows with
     it (bench/RESULTS.md). Products and inventory are small and judged whole every time. A
     lost archive file is named either way: staging may still hold its rows, but a full
-    build could not judge them again."""
+    build could not judge them again. Products the catalogue no longer lists are retired
+    (meta.retired_products), unless `retire_products` is off (a catalogue was forgotten)."""
     archive = archived_files(con, settings)
     loaded = query_sql(con, "raw/loaded_digests.sql")
     tables = {source_file: table for source_file, _, _, table in loaded}
@@ -796,7 +802,14 @@ def judge_staging(
             sum(len(c.archive_files) for c in changed.values()),
             len(current.files),
         )
+    catalogue_judged_before = table_exists(con, "staging.judged_products")
+    if catalogue_judged_before:
+        run_sql(con, "staging/catalogue_before.sql")
     run_sql(con, "staging/stg_products.sql", params)
+    if catalogue_judged_before and has_catalogue and retire_products:
+        # before orders are judged against the catalogue: a product a corrected catalogue
+        # dropped stays known (retired), and its order lines are not unknown_sku
+        run_sql(con, "staging/retire_products.sql", {"run_id": run_id})
     for table in ("orders", "events"):
         if changed is None or table in changed:
             started = time.perf_counter()
@@ -897,6 +910,8 @@ def ingest_landing(
                 has_catalogue,
                 reloaded=set(summary.files_loaded),
                 full=full_refresh,
+                # a catalogue forgotten on purpose takes its products with it
+                retire_products=not any(f.startswith("products/") for f in forgotten),
             )
             if summary.staging_judged != "nothing":
                 run_sql(con, "staging/quarantine_rows.sql")

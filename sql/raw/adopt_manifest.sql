@@ -9,3 +9,7 @@ insert into meta.unparsed_rows by name
 select source_table, source_file, source_row, reason, detail, text
 from manifest_unparsed_rows
 semi join manifest_loaded_files using (source_file);
+
+insert into meta.retired_products by name
+select sku, name, category, unit_cost, list_price, retired_by, retired_at
+from manifest_retired_products;

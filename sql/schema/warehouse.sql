@@ -60,6 +60,24 @@ comment on column meta.unparsed_rows.detail is 'What was wrong, in words, naming
 comment on column meta.unparsed_rows.source_row is '1-based record in the file, numbered as the rows beside it in the raw archive.';
 comment on column meta.unparsed_rows.text is 'The record''s lines as they arrived; bytes that are not UTF-8 are shown as \xNN.';
 
+create table if not exists meta.retired_products (
+    sku varchar,
+    name varchar,
+    category varchar,
+    unit_cost decimal(18, 4),
+    list_price decimal(18, 4),
+    retired_by varchar,
+    retired_at timestamptz
+);
+comment on table meta.retired_products is 'Products a loaded catalogue listed and none lists now (a shop''s export of its active products drops the discontinued ones): kept with their last attributes, so that their order lines stay known instead of turning unknown_sku, and shown in stg_products as inactive.';
+comment on column meta.retired_products.sku is 'Product id, as the catalogue that last listed it had it.';
+comment on column meta.retired_products.name is 'Product name from the last catalogue that listed it.';
+comment on column meta.retired_products.category is 'Product category from the last catalogue that listed it.';
+comment on column meta.retired_products.unit_cost is 'Cost per unit from the last catalogue that listed it.';
+comment on column meta.retired_products.list_price is 'Catalogue price per unit from the last catalogue that listed it.';
+comment on column meta.retired_products.retired_by is 'The run whose ingest no longer found the product in any catalogue.';
+comment on column meta.retired_products.retired_at is 'When that ingest ran.';
+
 create table if not exists meta.row_audit (
     run_id varchar,
     table_name varchar,

@@ -115,17 +115,24 @@ create or replace table staging.derived_products (
 );
 
 create or replace view staging.stg_products as
-select sku, name, category, unit_cost, list_price, active, false as is_derived
+select sku, name, category, unit_cost, list_price, active, false as is_derived, false as is_retired
 from staging.judged_products
 where row_status = 'staged'
 union all
-select sku, name, category, unit_cost, list_price, active, true as is_derived
-from staging.derived_products;
+select sku, name, category, unit_cost, list_price, active, true as is_derived, false as is_retired
+from staging.derived_products
+union all
+-- products no catalogue lists any more (staging/retire_products.sql), as inactive
+select sku, name, category, unit_cost, list_price, false as active, false as is_derived, true as is_retired
+from meta.retired_products
+where sku not in (select sku from staging.judged_products where row_status = 'staged' and sku is not null)
+    and sku not in (select sku from staging.derived_products where sku is not null);
 
 comment on view staging.stg_products is 'Clean product catalogue, one row per sku. is_derived marks rows built from order lines because no catalogue landed.';
 comment on column staging.stg_products.unit_cost is 'Cost per unit; null when unknown (features.dim_product fills a default).';
 comment on column staging.stg_products.list_price is 'Catalogue price per unit.';
 comment on column staging.stg_products.is_derived is 'True when the row was derived from order lines, not a landed catalogue.';
+comment on column staging.stg_products.is_retired is 'True for a product a loaded catalogue listed and none lists now (meta.retired_products): kept, inactive, so that its order lines stay known.';
 comment on table staging.judged_products is 'Every distinct raw products row with its verdict (row_status staged or quarantined, reason, detail) and how many exact copies arrived; stg_products is its staged rows.';
 comment on table staging.derived_products is 'Products derived from order lines because no catalogue landed (empty otherwise).';
 comment on column staging.judged_products.load_id is 'The run that loaded the file holding this row''s first copy.';

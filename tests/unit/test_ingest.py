@@ -983,6 +983,50 @@ def test_a_lost_warehouse_is_built_again_from_the_raw_archive(tiny_home: Path) -
     assert rebuilt.audit == ingest_landing.fn(settings_at(tiny_home), "run-4").audit
 
 
+def test_a_product_a_corrected_catalogue_drops_stays_known_as_retired(tiny_home: Path) -> None:
+    """A shop whose catalogue export lists only its active products drops the discontinued
+    ones from its next version. Their order lines turned unknown_sku (131 lines of one SKU on
+    `tiny`), taking the product's demand history out of every model, without a word. The
+    product now stays known, inactive, until a catalogue lists it again; a warehouse built
+    again from the raw archive keeps it too."""
+    settings = settings_at(tiny_home)
+    ingest_landing.fn(settings, "run-1")
+    catalogue = next((tiny_home / "landing" / "products").glob("*.csv"))
+    original = catalogue.read_text()
+
+    def staged_lines_and_product(sku: str) -> tuple[int, tuple | None]:
+        with open_warehouse(settings, read_only=True) as con:
+            lines = con.execute(
+                "select count(*) from staging.stg_orders where sku = $s", {"s": sku}
+            ).fetchone()[0]
+            product = con.execute(
+                "select name, active, is_retired from staging.stg_products where sku = $s",
+                {"s": sku},
+            ).fetchone()
+        return lines, product
+
+    sku = "SKU000005"
+    lines, product = staged_lines_and_product(sku)
+    assert lines > 0 and product[1:] == (True, False)
+    quarantined = ingest_landing.fn(settings, "run-2").quarantined_by_reason["orders"]
+
+    catalogue.write_text("".join(r for r in original.splitlines(True) if not r.startswith(sku)))
+    dropped = ingest_landing.fn(settings, "run-3")
+    assert dropped.quarantined_by_reason["orders"] == quarantined  # no new unknown_sku
+    assert staged_lines_and_product(sku) == (lines, (product[0], False, True))
+
+    warehouse = settings.warehouse_path
+    warehouse.rename(warehouse.with_name("warehouse.duckdb.aside"))
+    ingest_landing.fn(settings, "run-4")
+    assert staged_lines_and_product(sku) == (lines, (product[0], False, True))
+
+    catalogue.write_text(original)  # listed again: on sale as the catalogue says
+    ingest_landing.fn(settings, "run-5")
+    assert staged_lines_and_product(sku) == (lines, product)
+    with open_warehouse(settings, read_only=True) as con:
+        assert con.execute("select count(*) from meta.retired_products").fetchone()[0] == 0
+
+
 def test_a_lost_archive_file_is_written_again_from_landing_or_named(tiny_home: Path) -> None:
     ingest_landing.fn(settings_at(tiny_home), "run-1")
     before = warehouse_checksums(tiny_home)
