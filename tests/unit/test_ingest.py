@@ -1027,6 +1027,26 @@ def test_a_product_a_corrected_catalogue_drops_stays_known_as_retired(tiny_home:
         assert con.execute("select count(*) from meta.retired_products").fetchone()[0] == 0
 
 
+def test_a_forgotten_catalogue_takes_its_products_with_it(tiny_home: Path) -> None:
+    """Forgetting a catalogue file landed by mistake takes its products out; they are not
+    kept as retired the way a catalogue's correction keeps those it drops."""
+    settings = settings_at(tiny_home)
+    products = tiny_home / "landing" / "products"
+    (catalogue,) = products.glob("*.csv")
+    header, *rows = catalogue.read_text().splitlines(True)
+    mistaken = [r for r in rows if r.startswith("SKU000005,")]
+    catalogue.write_text("".join([header, *(r for r in rows if r not in mistaken)]))
+    (products / "mistake.csv").write_text("".join([header, *mistaken]))
+    first = ingest_landing.fn(settings, "run-1").quarantined_by_reason["orders"]
+    (products / "mistake.csv").rename(tiny_home / "mistake.csv")
+    forgot = ingest_landing.fn(settings, "run-2", forget=["products/mistake.csv"])
+    with open_warehouse(settings, read_only=True) as con:
+        listed = con.execute("select count(*) from staging.stg_products where sku = 'SKU000005'")
+        assert listed.fetchone()[0] == 0
+        assert con.execute("select count(*) from meta.retired_products").fetchone()[0] == 0
+    assert forgot.quarantined_by_reason["orders"]["unknown_sku"] > first["unknown_sku"]
+
+
 def test_a_lost_archive_file_is_written_again_from_landing_or_named(tiny_home: Path) -> None:
     ingest_landing.fn(settings_at(tiny_home), "run-1")
     before = warehouse_checksums(tiny_home)
