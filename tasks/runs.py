@@ -168,23 +168,39 @@ def crash_flow_runs(flow_run_ids: list[str]) -> list[str]:
     from prefect.client.orchestration import get_client
     from prefect.states import Crashed
 
+    died = "its process died (killed or crashed) before it finished"
     crashed = []
     try:
         with get_client(sync_client=True) as client:
             for flow_run_id in flow_run_ids:
                 state = client.read_flow_run(flow_run_id).state
                 if state is not None and not state.is_final():
-                    client.set_flow_run_state(
-                        flow_run_id,
-                        Crashed(message="its process died (killed or crashed) before it finished"),
-                        force=True,
-                    )
+                    client.set_flow_run_state(flow_run_id, Crashed(message=died), force=True)
                     crashed.append(flow_run_id)
+                # its tasks that were running (a branch, the inventory pool's batches) too
+                for task_run in unfinished_task_runs(client, flow_run_id):
+                    client.set_task_run_state(task_run.id, Crashed(message=died), force=True)
     except Exception as exc:  # noqa: BLE001 - bookkeeping: the night must not fail on it
         task_logger(__name__).warning(
             "could not mark killed nights %s crashed: %s", flow_run_ids, exc
         )
     return crashed
+
+
+def unfinished_task_runs(client, flow_run_id: str) -> list:  # noqa: ANN001 - Prefect's client
+    """The task runs of a flow run that are not in a final state, every page of them."""
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    runs_filter = TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run_id]))
+    unfinished, offset, page = [], 0, 200
+    # a sort must be given: Prefect 3.8's server refuses the client's default (None)
+    while batch := client.read_task_runs(
+        task_run_filter=runs_filter, sort=TaskRunSort.ID_DESC, limit=page, offset=offset
+    ):
+        unfinished += [t for t in batch if t.state is not None and not t.state.is_final()]
+        offset += page
+    return unfinished
 
 
 def run_status(settings: Settings, run_id: str) -> str | None:

@@ -161,6 +161,21 @@ def test_a_killed_run_changes_nothing_and_a_rerun_reproduces_the_night(
 
     with get_client(sync_client=True) as prefect:
         assert prefect.read_flow_run(killed_flow_run).state.type.value == "CRASHED"
+        # nor its task runs: the recommender's was Running for good
+        from tasks.runs import unfinished_task_runs
+
+        assert unfinished_task_runs(prefect, killed_flow_run) == []
+        from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+        from prefect.client.schemas.sorting import TaskRunSort
+
+        of_killed = TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[killed_flow_run]))
+        states = {
+            t.name.rsplit("-", 1)[0]: t.state.type.value
+            for t in prefect.read_task_runs(
+                task_run_filter=of_killed, sort=TaskRunSort.ID_DESC, limit=200
+            )
+        }
+        assert states["recommender"] == "CRASHED", states
 
 
 def test_a_night_stopped_with_sigterm_closes_its_run_and_stops_its_branches(
