@@ -38,6 +38,7 @@ import shutil
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,6 +101,19 @@ def require_unchanged(item: LandingFile) -> None:
     part. Such a file is left for the next ingest instead (`ingest_landing`)."""
     if item.signature is not None and file_signature(item.path) != item.signature:
         raise FileChangedWhileRead(item.source_file)
+
+
+@contextmanager
+def blamed_only_if_unchanged(item: LandingFile) -> Iterator[None]:
+    """A file-level rule the file broke while it changed is the writer's doing (an upload
+    caught mid-way reads as cut short, or as a header without its columns): raise
+    `FileChangedWhileRead`, so that it waits for the next ingest rather than fails the night.
+    A file that did not change keeps its `ContractError`."""
+    try:
+        yield
+    except ContractError:
+        require_unchanged(item)
+        raise
 
 
 @dataclass
@@ -299,16 +313,13 @@ def check_headers(landing: list[LandingFile]) -> list[LandingFile]:
     changing: list[LandingFile] = []
     for item in landing:
         try:
-            _, schema, mapping = contract.scan_checked(
-                item.path, contract.CONTRACTS[item.table], item.source_file
-            )
-        except ContractError:
-            try:
-                require_unchanged(item)
-            except FileChangedWhileRead:
-                changing.append(item)
-                continue
-            raise
+            with blamed_only_if_unchanged(item):
+                _, schema, mapping = contract.scan_checked(
+                    item.path, contract.CONTRACTS[item.table], item.source_file
+                )
+        except FileChangedWhileRead:
+            changing.append(item)
+            continue
         if extra := [name for name in schema.names() if name not in mapping.values()]:
             task_logger(__name__).info(
                 "%s: columns not in the contract, ignored: %s", item.source_file, ", ".join(extra)
@@ -452,13 +463,8 @@ def archive_raw_file(
     """
     archive_file = archive_file_for(item)
     archive_path = settings.home / archive_file
-    try:
-        with gzip_damage_named(item.path, item.source_file):
-            unparsed = write_archive_file(settings, item, archive_path)
-    except ContractError:
-        # a file still being written reads as cut short: it waits rather than fails the night
-        require_unchanged(item)
-        raise
+    with blamed_only_if_unchanged(item), gzip_damage_named(item.path, item.source_file):
+        unparsed = write_archive_file(settings, item, archive_path)
     try:
         require_unchanged(item)  # before the version it replaces is forgotten
     except FileChangedWhileRead:
