@@ -323,7 +323,7 @@ def utf16_encoding(path: Path) -> str | None:
     """'UTF-16' when a CSV file's text is UTF-16 (a byte order mark, or the NUL byte that
     UTF-16 puts beside every ASCII character), else None. Read as UTF-8, its header is letters
     spaced by NULs that match no column, and its rows would all be bad_encoding."""
-    with gzip_damage_named(path, path.name), open_bytes(path) as handle:
+    with open_bytes(path) as handle:
         start = handle.read(1024)
     if start[:2] in (b"\xff\xfe", b"\xfe\xff") or start.count(b"\x00") * 4 >= len(start) > 0:
         return "UTF-16"
@@ -341,15 +341,15 @@ def scan_checked(
     """
     if path.stat().st_size == 0:
         raise ContractError(source_file, "non_empty", "the file is empty (0 bytes)")
-    if landing_format(path) == "csv" and (encoding := utf16_encoding(path)):
-        raise ContractError(
-            source_file,
-            "readable",
-            f"the file is {encoding} text (Excel's 'Unicode Text' saves so): landing CSV files "
-            "are UTF-8; save it as 'CSV UTF-8 (comma delimited)'",
-        )
     try:
         with gzip_damage_named(path, source_file):
+            if landing_format(path) == "csv" and (encoding := utf16_encoding(path)):
+                raise ContractError(
+                    source_file,
+                    "readable",
+                    f"the file is {encoding} text (Excel's 'Unicode Text' saves so): landing "
+                    "CSV files are UTF-8; save it as 'CSV UTF-8 (comma delimited)'",
+                )
             lazy = scan_source(path)
             schema = lazy.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:

@@ -595,6 +595,7 @@ def adopt_archive_manifest(con: duckdb.DuckDBPyConnection, settings: Settings) -
         if path.exists()
         else query_frame(con, f"raw/manifest_{table}.sql")
         for table, path in manifest.items()
+        if table != "loaded_files"
     }
     frames["manifest_loaded_files"] = present
     with registered_frames(con, frames):
@@ -808,11 +809,11 @@ def judge_staging(
             sum(len(c.archive_files) for c in changed.values()),
             len(current.files),
         )
-    catalogue_judged_before = table_exists(con, "staging.judged_products")
-    if catalogue_judged_before:
+    retiring = retire_products and has_catalogue and table_exists(con, "staging.judged_products")
+    if retiring:
         run_sql(con, "staging/catalogue_before.sql")
     run_sql(con, "staging/stg_products.sql", params)
-    if catalogue_judged_before and has_catalogue and retire_products:
+    if retiring:
         # before orders are judged against the catalogue: a product a corrected catalogue
         # dropped stays known (retired), and its order lines are not unknown_sku
         run_sql(con, "staging/retire_products.sql", {"run_id": run_id})
