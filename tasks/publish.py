@@ -252,15 +252,14 @@ def previous_marts(settings: Settings) -> Path | None:
     if copy.exists():
         return copy
     # not the file last published: restored from a backup (read it), or damaged since
-    damage = damaged_duckdb_file(settings.marts_path)
-    last_copies = sorted(settings.published_copy_dir.glob("marts-*.duckdb"))
-    if damage is None or not last_copies:
+    copies = list(settings.published_copy_dir.glob("marts-*.duckdb"))
+    if not copies or (damage := damaged_duckdb_file(settings.marts_path)) is None:
         return settings.marts_path
     task_logger(__name__).warning(
         "%s; the tables not built tonight come from the night's own copy of the last publish",
         damage,
     )
-    return last_copies[-1]
+    return max(copies, key=lambda path: path.stat().st_mtime_ns)  # the newest publish's
 
 
 def damaged_duckdb_file(path: Path) -> DamagedFileError | None:
@@ -268,17 +267,15 @@ def damaged_duckdb_file(path: Path) -> DamagedFileError | None:
     (also when another program holds it: that is not damage)."""
     try:
         con = connect_file(path, read_only=True)
+        try:
+            with damage_explained(path):
+                con.execute("select count(*) from duckdb_tables()").fetchall()
+        finally:
+            con.close()
     except DamagedFileError as exc:
         return exc
     except FileInUseError:
         return None
-    try:
-        with damage_explained(path):
-            con.execute("select count(*) from duckdb_tables()").fetchall()
-    except DamagedFileError as exc:
-        return exc
-    finally:
-        con.close()
     return None
 
 
