@@ -23,6 +23,7 @@ from nightshift.errors import ConfigError, NightshiftError, failure_text
 from nightshift.runlock import home_lock
 from nightshift.runlog import stop_the_work_of
 from nightshift.settings import Settings, load_settings
+from nightshift.stopping import reraise_stop, stop_behind
 from tasks.branch import BranchResult
 from tasks.demand import run_demand
 from tasks.features import build_features, build_kpis
@@ -116,6 +117,7 @@ def run_branches(
     failures: dict[str, str] = {}
 
     def record_failure(name: str, exc: BaseException) -> None:
+        reraise_stop(exc)  # a stop signal that landed in a DuckDB query is not a failed branch
         failures[name] = failure_text(exc)[:2000]
         logger.error("branch %s failed; its tables keep last night's rows: %s", name, exc)
 
@@ -398,19 +400,24 @@ def run_night(
         published = publish_marts(
             settings, run_id, day, [kpis, *[m for b in branches for m in b.marts], *quality], stale
         )
-    except BaseException as exc:
+    except BaseException as caught:
         stop_the_work_of(flow_run_id)  # branches still running on the flow's thread pool
+        exc = stop_behind(caught)  # a stop signal that landed in a DuckDB query, raised again
         record_failed_night(settings, run_id, mlflow_run_id, exc)
-        raise
+        if exc is caught:
+            raise
+        raise exc from caught
     try:  # the champion is the model behind the published tables: moved only now
         champions = promote_champions(settings, branches)
         if champions:
             get_run_logger().info("champion now: %s", champions)
     except Exception as exc:  # noqa: BLE001 - the marts are published; the previous champions stay
+        reraise_stop(exc)
         get_run_logger().error("could not move the champion aliases; they stay: %s", exc)
     try:
         report = publish_html_report(settings, day, mlflow_run_id)
     except Exception as exc:  # noqa: BLE001 - the marts are published; a report bug must not fail the night
+        reraise_stop(exc)
         report = None
         get_run_logger().error("the HTML report could not be written: %s", exc)
     housekeeping = {  # beyond NIGHTSHIFT_MODEL_VERSIONS_KEPT and NIGHTSHIFT_EXPORT_NIGHTS_KEPT
@@ -423,6 +430,7 @@ def run_night(
             if pruned:
                 get_run_logger().info("deleted %s: %s", what, pruned)
         except Exception as exc:  # noqa: BLE001 - housekeeping must not fail a published night
+            reraise_stop(exc)
             get_run_logger().warning("could not delete %s: %s", what, exc)
     finish_parent_run(
         settings,

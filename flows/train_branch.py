@@ -14,6 +14,7 @@ from prefect import flow
 
 from flows.nightly import MODEL_BRANCHES, TorchBranch
 from nightshift.settings import load_settings
+from nightshift.stopping import reraise_stop
 from tasks.routing import write_branch_result
 from tasks.runs import RunContext
 
@@ -37,7 +38,11 @@ def train_branch(
     """
     settings = load_settings()
     run = RunContext(run_id, as_of, flow_run_id, mlflow_parent_run_id)
-    result = MODEL_BRANCHES[branch](settings, run)
+    try:
+        result = MODEL_BRANCHES[branch](settings, run)
+    except Exception as exc:
+        reraise_stop(exc)  # the runner's SIGTERM (a cancel) that landed in a DuckDB query
+        raise
     path = write_branch_result(settings, run_id, result)
     return {
         "branch": branch,

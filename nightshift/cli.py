@@ -354,8 +354,10 @@ def run(
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
     require_servers_answer(settings)
     from nightshift.prefect_api import ephemeral_api_starting, exit_on_termination
+    from nightshift.stopping import note_interrupts
 
     exit_on_termination()  # so that a stopped night still stops its Prefect API server
+    note_interrupts()  # and Ctrl-C is told from SIGTERM when DuckDB swallows either
     stop_orphaned_api_servers(settings)
     set_aside_damaged_prefect_database()
     path = str(source_path.resolve()) if source_path is not None else None
@@ -927,9 +929,15 @@ def print_archive_state(settings: Settings, con) -> None:  # noqa: ANN001 - Duck
 
 
 def main() -> None:
-    """Entry point that turns our errors into one clear line and exit code 2."""
+    """Entry point that turns our errors into one clear line and exit code 2, and a stop
+    signal that DuckDB turned into an error back into the stop (`nightshift.stopping`)."""
+    from nightshift.stopping import reraise_stop
+
     try:
         app()
+    except RuntimeError as exc:
+        reraise_stop(exc)
+        raise
     except NightshiftError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         # The traceback's frames hold DuckDB objects; freeing them now keeps DuckDB's

@@ -23,7 +23,10 @@ def failure_text(exc: BaseException) -> str:
 
     A run stopped by a signal (a cancelled deployment, `timeout`, a stopping service
     manager) names the signal: Prefect's TerminationSignal carries it as an attribute and no
-    message, and "TerminationSignal: " told whoever was paged nothing. Ctrl-C says so."""
+    message, and "TerminationSignal: " told whoever was paged nothing. Ctrl-C says so, and
+    so does DuckDB's stand-in for a stop during a query (`nightshift.stopping`)."""
+    from nightshift.stopping import swallowed_stop
+
     number = getattr(exc, "signal", None)
     if isinstance(number, int):
         import signal
@@ -32,6 +35,8 @@ def failure_text(exc: BaseException) -> str:
             message = f"stopped by {signal.Signals(number).name}"
         except ValueError:
             message = f"stopped by signal {number}"
+    elif swallowed_stop(exc):
+        message = f"{exc} (how DuckDB reports a stop signal that landed during a query)"
     elif str(exc):
         message = str(exc)
     elif isinstance(exc, KeyboardInterrupt):

@@ -13,12 +13,16 @@ from typing import Any
 from prefect.tasks import exponential_backoff
 
 from nightshift.errors import NightshiftError
+from nightshift.stopping import swallowed_stop
 
 
 def transient_only(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect's retry_condition_fn: retry unless the task raised one of our own errors,
-    except those marked `transient` (a file another program holds for a moment)."""
+    except those marked `transient` (a file another program holds for a moment), or was
+    stopped by a signal that DuckDB turned into an error (`nightshift.stopping`)."""
     error = state.data
+    if swallowed_stop(error):
+        return False
     return not isinstance(error, NightshiftError) or getattr(error, "transient", False)
 
 
