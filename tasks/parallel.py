@@ -138,15 +138,35 @@ def map_batches(
 
     parameters = {"batch": batches, **{k: unmapped(v) for k, v in unmapped_parameters.items()}}
     results = []
+    futures: list[Any] = []
     stop = None if dask_address else multiprocessing.get_context("spawn").Event()
     with shared_prefect_api(), batch_task_runner(workers, dask_address, stop) as runner:
         try:
-            futures = runner.map(batch_task, parameters)
+            futures = list(runner.map(batch_task, parameters))
             for done, future in enumerate(futures, 1):
                 results.append(future.result())
                 report(done)
-        except BaseException:
+        except BaseException as exc:
             if stop is not None:
                 stop.set()  # the night is over: end the workers rather than their queued batches
+                crash_ended_batches(futures, exc)
             raise
     return results
+
+
+def crash_ended_batches(futures: list[Any], cause: BaseException) -> None:
+    """Mark the task runs of the batches a stopped pool ended Crashed: their workers exit
+    without reporting, so the Prefect UI showed them Running for good after a SIGTERM or a
+    failed batch. Logged, not raised: the night's own error is the one that matters."""
+    from prefect.client.orchestration import get_client
+
+    from nightshift.errors import failure_text
+    from nightshift.runlog import task_logger
+    from tasks.runs import crash_task_runs
+
+    why = f"the pool ended this batch when the night stopped: {failure_text(cause)}"[:500]
+    try:
+        with get_client(sync_client=True) as client:
+            crash_task_runs(client, [f.task_run_id for f in futures], why)
+    except Exception as exc:  # noqa: BLE001 - bookkeeping: the night's own error is raised
+        task_logger(__name__).warning("could not mark the ended batches crashed: %s", exc)

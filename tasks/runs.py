@@ -178,12 +178,30 @@ def crash_flow_runs(flow_run_ids: list[str]) -> list[str]:
                     client.set_flow_run_state(flow_run_id, Crashed(message=died), force=True)
                     crashed.append(flow_run_id)
                 # its tasks that were running (a branch, the inventory pool's batches) too
-                for task_run in unfinished_task_runs(client, flow_run_id):
-                    client.set_task_run_state(task_run.id, Crashed(message=died), force=True)
+                unfinished = [t.id for t in unfinished_task_runs(client, flow_run_id)]
+                crash_task_runs(client, unfinished, died)
     except Exception as exc:  # noqa: BLE001 - bookkeeping: the night must not fail on it
         task_logger(__name__).warning(
             "could not mark killed nights %s crashed: %s", flow_run_ids, exc
         )
+    return crashed
+
+
+def crash_task_runs(client, task_run_ids: list, why: str) -> list:  # noqa: ANN001
+    """Set these task runs to Crashed, saying `why`, unless they ended or never started
+    (a queued pool batch has an id but no run yet); returns those changed."""
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Crashed
+
+    crashed = []
+    for task_run_id in task_run_ids:
+        try:
+            state = client.read_task_run(task_run_id).state
+        except ObjectNotFound:
+            continue
+        if state is not None and not state.is_final():
+            client.set_task_run_state(task_run_id, Crashed(message=why), force=True)
+            crashed.append(task_run_id)
     return crashed
 
 

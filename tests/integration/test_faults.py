@@ -459,9 +459,16 @@ def test_a_night_that_fails_while_publishing_leaves_the_exports_as_published(
 
 
 def sleepy_batch_fn(batch: int, markers: str) -> int:
-    """Batch 0 fails at once; the others work for a while, then leave a marker."""
+    """Batch 0 fails once another batch runs beside it; the others work for a while, then
+    leave a marker in `markers` (and one in `started` beside it when they start)."""
+    started = Path(markers).with_name("started")
     if batch == 0:
+        deadline = time.monotonic() + 60
+        while not any(started.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(3)  # Prefect's server records a task run's start from an event, a moment later
         raise RuntimeError("batch 0 failed")
+    (started / str(batch)).touch()
     time.sleep(10)
     (Path(markers) / str(batch)).touch()
     return batch
@@ -480,15 +487,36 @@ def test_a_failed_batch_ends_the_pool_instead_of_running_its_other_batches(
     from tasks.parallel import map_batches
 
     batch_task = task(name="sleepy-batch", cache_policy=NO_CACHE)(sleepy_batch_fn)
+    done = tmp_path / "done"
+    done.mkdir()
+    (tmp_path / "started").mkdir()
 
     @flow
     def mapped() -> list[int]:
         return map_batches(batch_task, [0, 1, 2, 3], 2, None, lambda done: None,
-                           markers=str(tmp_path))  # fmt: skip
+                           markers=str(done))  # fmt: skip
 
     state = mapped(return_state=True)
     assert state.is_failed() and "batch 0 failed" in state.message, state
-    assert list(tmp_path.iterdir()) == []  # no batch ran on after the failure
+    assert any((tmp_path / "started").iterdir())  # a batch ran beside batch 0
+    assert list(done.iterdir()) == []  # no batch ran on after the failure
+    # and the batch its worker was running when the pool ended is not left Running in the UI
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+    from prefect.client.schemas.sorting import TaskRunSort
+
+    from tasks.runs import unfinished_task_runs
+
+    flow_run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as prefect:
+        assert unfinished_task_runs(prefect, str(flow_run_id)) == []
+        batches = prefect.read_task_runs(
+            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run_id])),
+            sort=TaskRunSort.ID_DESC,
+            limit=10,
+        )
+    ended = [t.state.message for t in batches if t.state.is_crashed()]
+    assert ended and all("the pool ended this batch" in m for m in ended), batches
 
 
 # An analyst's session on the published marts, opened for writing as DuckDB's CLI and
