@@ -610,6 +610,32 @@ def adopt_archive_manifest(con: duckdb.DuckDBPyConnection, settings: Settings) -
     return present["source_file"].to_list()
 
 
+def adopt_published_runs(con: duckdb.DuckDBPyConnection, settings: Settings) -> int:
+    """In a warehouse built again from the raw archive, take back the run history that the
+    last publish holds (its `runs` table: the lost warehouse's finished runs up to then);
+    returns how many runs. The published table used to start afresh with the rebuild.
+
+    The history is a record, not data a night needs: a published file that cannot be read
+    is logged and the rebuild goes on without it."""
+    from tasks.publish import attach_previous, previous_marts
+
+    previous = previous_marts(settings)
+    if previous is None:
+        return 0
+    ((before,),) = query_sql(con, "meta/run_count.sql")
+    try:
+        attach_previous(con, previous)
+        try:
+            run_sql(con, "meta/adopt_published_runs.sql")
+        finally:
+            run_sql(con, "publish/detach_previous.sql")
+    except (NightshiftError, duckdb.Error) as exc:
+        task_logger(__name__).warning("could not take back the published run history: %s", exc)
+        return 0
+    ((after,),) = query_sql(con, "meta/run_count.sql")
+    return after - before
+
+
 def prune_archive(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Delete archive files that no loaded file points to any more: replaced versions of
     corrected files, and files written by an ingest that failed before it committed."""
@@ -879,8 +905,10 @@ def ingest_landing(
         if adopted:
             task_logger(__name__).warning(
                 "a new warehouse: took the %d loaded files the raw archive's manifest lists "
-                "(raw/loaded_files.parquet); their rows are judged again",
+                "(raw/loaded_files.parquet); their rows are judged again, and %d earlier "
+                "runs from the published runs table",
                 len(adopted),
+                adopt_published_runs(con, settings),
             )
         forgotten = files_to_forget(con, discovered, forget)
         pending = files_to_load(con, settings, landing, full_refresh)

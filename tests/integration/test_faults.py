@@ -355,6 +355,25 @@ def test_a_damaged_marts_file_is_named_and_the_next_night_publishes_a_whole_one(
     assert segments_night == yesterday
 
 
+def test_a_warehouse_built_again_keeps_the_published_run_history(nightly_home: Path) -> None:
+    """A lost (or damaged, moved aside) warehouse is built again from the raw archive, but
+    its run log was not: the published `runs` table started afresh with the rebuild. The
+    new warehouse now takes back the finished runs the last publish holds."""
+    settings = settings_at(nightly_home)
+    first = nightly(as_of=TINY_END - timedelta(days=1), models=["segments"])
+    warehouse = settings.warehouse_path
+    warehouse.rename(warehouse.with_name("warehouse.duckdb.damaged"))
+
+    second = nightly(as_of=TINY_END, models=[])
+    assert second["status"] == "succeeded", second
+    with duckdb.connect(str(settings.marts_path), read_only=True) as con:
+        runs = con.execute("select run_id, status, models from runs order by started_at")
+        assert runs.fetchall() == [
+            (first["run_id"], "succeeded", ["segments"]),
+            (second["run_id"], "succeeded", []),
+        ]
+
+
 def test_a_branch_registers_no_model_once_its_night_has_ended(
     prefect_api: None, tmp_path: Path
 ) -> None:

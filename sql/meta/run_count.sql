@@ -1,0 +1,2 @@
+-- How many runs the warehouse records.
+select count(*) from meta.runs;
