@@ -319,14 +319,34 @@ def as_text(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return expr.cast(pl.String)
 
 
-def utf16_encoding(path: Path) -> str | None:
-    """'UTF-16' when a CSV file's text is UTF-16 (a byte order mark, or the NUL byte that
-    UTF-16 puts beside every ASCII character), else None. Read as UTF-8, its header is letters
-    spaced by NULs that match no column, and its rows would all be bad_encoding."""
+SAVE_AS_CSV = "save it as 'CSV UTF-8 (comma delimited)'"
+
+# A file's first bytes, for files that are not CSV text but land under a .csv name.
+NOT_CSV_SIGNATURES = {
+    b"PK\x03\x04": f"is a ZIP archive, as an Excel workbook (.xlsx) is, not CSV text: {SAVE_AS_CSV}",
+    b"\xd0\xcf\x11\xe0": f"is an old Excel workbook (.xls), not CSV text: {SAVE_AS_CSV}",
+    b"PAR1": "is a Parquet file, not CSV text: name it .parquet",
+}
+
+
+def not_csv_text(path: Path) -> str | None:
+    """What a CSV landing file holds instead of UTF-8 text, as the end of a sentence that
+    starts "the file", or None when it is text.
+
+    Read as CSV, each gave a 'missing required column' error that quoted its bytes as the
+    header: binary for a workbook or a Parquet file saved under a .csv name, letters spaced
+    by NULs for UTF-16 (a byte order mark, or the NUL that UTF-16 puts beside every ASCII
+    character), whose rows would all have been bad_encoding."""
     with open_bytes(path) as handle:
         start = handle.read(1024)
+    for signature, what in NOT_CSV_SIGNATURES.items():
+        if start.startswith(signature):
+            return what
     if start[:2] in (b"\xff\xfe", b"\xfe\xff") or start.count(b"\x00") * 4 >= len(start) > 0:
-        return "UTF-16"
+        return (
+            "is UTF-16 text (Excel's 'Unicode Text' saves so): landing CSV files are UTF-8; "
+            + SAVE_AS_CSV
+        )
     return None
 
 
@@ -343,13 +363,8 @@ def scan_checked(
         raise ContractError(source_file, "non_empty", "the file is empty (0 bytes)")
     try:
         with gzip_damage_named(path, source_file):
-            if landing_format(path) == "csv" and (encoding := utf16_encoding(path)):
-                raise ContractError(
-                    source_file,
-                    "readable",
-                    f"the file is {encoding} text (Excel's 'Unicode Text' saves so): landing "
-                    "CSV files are UTF-8; save it as 'CSV UTF-8 (comma delimited)'",
-                )
+            if landing_format(path) == "csv" and (instead := not_csv_text(path)):
+                raise ContractError(source_file, "readable", f"the file {instead}")
             lazy = scan_source(path)
             schema = lazy.collect_schema()
     except (pl.exceptions.PolarsError, OSError) as exc:

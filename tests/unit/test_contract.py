@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 from pathlib import Path
 
 import polars as pl
@@ -288,6 +289,34 @@ def test_a_utf16_file_is_named_as_such(tmp_path: Path, encoding: str) -> None:
         "orders/orders.csv: the file is UTF-16 text (Excel's 'Unicode Text' saves so): landing "
         "CSV files are UTF-8; save it as 'CSV UTF-8 (comma delimited)' (rule: readable)"
     )
+
+
+@pytest.mark.parametrize(
+    ("saved_as", "named"),
+    [
+        ("xlsx", "is a ZIP archive, as an Excel workbook (.xlsx) is, not CSV text: save it as "
+                 "'CSV UTF-8 (comma delimited)'"),
+        ("parquet", "is a Parquet file, not CSV text: name it .parquet"),
+        ("parquet.gz", "is a Parquet file, not CSV text: name it .parquet"),
+    ],
+)  # fmt: skip
+def test_a_workbook_or_parquet_file_named_csv_is_named_as_such(
+    tmp_path: Path, saved_as: str, named: str
+) -> None:
+    """A workbook (or a Parquet export) saved under a .csv name was a 'missing required
+    column' error that quoted a header of binary bytes. Now the error says what the file
+    is and what to do."""
+    orders = pl.read_csv(io.StringIO(GOOD_ORDERS), infer_schema=False)
+    path = tmp_path / "orders.csv"
+    if saved_as == "xlsx":
+        orders.write_excel(path)
+    else:
+        orders.write_parquet(tmp_path / "orders.parquet")
+        data = (tmp_path / "orders.parquet").read_bytes()
+        path.write_bytes(gzip.compress(data) if saved_as.endswith(".gz") else data)
+    with pytest.raises(ContractError) as err:
+        contract.read_landing_file(path, contract.ORDERS, "orders/orders.csv")
+    assert str(err.value) == f"orders/orders.csv: the file {named} (rule: readable)"
 
 
 def test_a_nul_byte_in_a_utf8_file_is_not_taken_for_utf16(tmp_path: Path) -> None:
