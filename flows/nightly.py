@@ -285,13 +285,19 @@ def nightly(
     logger = get_run_logger()
     if warning := settings.ignored_mlflow_variable():
         logger.warning(warning)
-    with home_lock(
-        settings.lock_path,
-        run_id,
-        settings.lock_timeout_seconds,
-        lambda holder: logger.info("waiting for %s to finish with %s", holder, settings.home),
-    ):
-        night = run_night(settings, day, names, run_id, full_refresh, label, source_path, profile)
+    try:
+        with home_lock(
+            settings.lock_path,
+            run_id,
+            settings.lock_timeout_seconds,
+            lambda holder: logger.info("waiting for %s to finish with %s", holder, settings.home),
+        ):
+            night = run_night(
+                settings, day, names, run_id, full_refresh, label, source_path, profile
+            )
+    except RuntimeError as exc:
+        reraise_stop(exc)  # also where run_night has not opened the run yet
+        raise
     return degraded_if_any_failed(night, [night])
 
 

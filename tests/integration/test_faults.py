@@ -355,6 +355,41 @@ def test_a_damaged_marts_file_is_named_and_the_next_night_publishes_a_whole_one(
     assert segments_night == yesterday
 
 
+class StoppedBySigterm(BaseException):
+    """What this process's SIGTERM handler raises in a test that stops a night in-process."""
+
+
+def test_a_stop_duckdb_swallowed_in_a_branch_stops_the_night_instead_of_degrading_it(
+    nightly_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGTERM that lands while DuckDB runs a query comes out of the query as
+    RuntimeError('Query interrupted'), the handler's exception dropped
+    (tests/unit/test_stopping.py shows it with a real query and signal). Raised in a branch,
+    it was taken for a failed branch: the night published the rest and ended degraded, as
+    if never asked to stop. Here the branch raises that error itself, in the flow's real
+    Prefect engine; the signal it stands for is delivered again, the night crashes as a
+    SIGTERM'd one does, and Prefect hands the signal on to this process's own handler."""
+
+    def stopped(signum: int, frame: object) -> None:
+        raise StoppedBySigterm(signum)
+
+    def interrupted_query(settings: object, run: object) -> None:
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setitem(MODEL_BRANCHES, "segments", interrupted_query)
+    previous = signal.signal(signal.SIGTERM, stopped)
+    try:
+        with pytest.raises(StoppedBySigterm):
+            nightly(as_of=TINY_END, models=["segments"])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    settings = settings_at(nightly_home)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        runs = con.execute("select status, error from meta.runs").fetchall()
+    assert runs == [("failed", "TerminationSignal: stopped by SIGTERM")]
+    assert not settings.marts_path.exists()  # nothing published
+
+
 def test_a_warehouse_built_again_keeps_the_published_run_history(nightly_home: Path) -> None:
     """A lost (or damaged, moved aside) warehouse is built again from the raw archive, but
     its run log was not: the published `runs` table started afresh with the rebuild. The
