@@ -149,7 +149,7 @@ def map_batches(
         except BaseException as exc:
             if stop is not None:
                 stop.set()  # the night is over: end the workers rather than their queued batches
-                crash_ended_batches(futures, exc)
+                crash_ended_batches(futures[len(results) :], exc)  # not those that returned
             raise
     return results
 
